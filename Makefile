@@ -1,0 +1,29 @@
+# The two commands of the README. Both create (or reuse) the virtual environment in .venv and
+# install the project with the tested versions pinned in constraints.txt.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+# The stamp's name changes when the dependencies do, so an edit to either file reinstalls.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+
+.PHONY: demo test bench clean
+
+demo: $(STAMP)  ## train, evaluate, export and reload mnist_cnn on the bundled digits (offline)
+	$(PY) -m zoo demo
+
+test: $(STAMP)  ## the test suite, in one pytest process
+	$(PY) -m pytest -q
+
+bench: $(STAMP)  ## the benchmarks behind BENCHMARKS.md
+	$(PY) benchmarks/bench_mnist_training.py
+	$(PY) benchmarks/bench_hub_list.py
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet --constraint constraints.txt --editable ".[test]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

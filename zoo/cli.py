@@ -1,0 +1,295 @@
+"""The ``zoo`` command: list, info, datasets, plugins, train, eval, export, verify, demo.
+
+Every error that hubzoo raises on purpose is printed as one line on stderr with exit status 2;
+``--debug`` (before the sub-command) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from zoo.errors import ZooError
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    """``n_feature=32`` -> ``("n_feature", 32)``; values are read as JSON when they parse, else strings."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a Python name, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _print_json(data: Any) -> None:
+    from zoo.metrics import report_to_json
+
+    print(json.dumps(report_to_json(data), indent=2))
+
+
+# ------------------------------------------------------------------------------------------ commands
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from zoo.plugins import get_registry
+
+    registry = get_registry()
+    names = registry.list_models(args.pattern, args.task)
+    if args.json:
+        print(json.dumps([{"name": n, "task": registry.models[n].task, "source": registry.models[n].source,
+                           "weights": list(registry.models[n].weights)} for n in names], indent=2))
+        return 0
+    for name in names:
+        spec = registry.models[name]
+        weights = ",".join(spec.weights) or "-"
+        print(f"{name:<22} {spec.task:<20} weights: {weights:<14} {spec.description}")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from zoo.plugins import get_registry
+
+    registry = get_registry()
+    names = registry.list_datasets(args.pattern, args.task)
+    if args.json:
+        print(json.dumps([{"name": n, "task": registry.datasets[n].task, "num_classes": registry.datasets[n].num_classes,
+                           "source": registry.datasets[n].source} for n in names], indent=2))
+        return 0
+    for name in names:
+        spec = registry.datasets[name]
+        print(f"{name:<16} {spec.task:<20} {spec.num_classes:>4} classes  {spec.description}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from zoo.plugins import get_registry
+
+    spec = get_registry().model(args.name)
+    import zoo
+
+    model = zoo.get_model(args.name, **dict(args.model_kwargs))
+    num_params = sum(p.numel() for p in model.parameters())
+    print(f"{spec.name}\n{'=' * len(spec.name)}\n{spec.summary()}\nParameters: {num_params:,}")
+    if spec.meta.get("recipe"):
+        print(f"Recipe: {spec.meta['recipe']}")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from zoo.plugins import get_registry
+
+    plugins = list(get_registry().plugins.values())
+    if args.json:
+        print(json.dumps([{k: v for k, v in asdict(p).items() if k != "traceback"} for p in plugins], indent=2))
+        return 0
+    for p in plugins:
+        status = "disabled" if p.disabled else (f"BROKEN: {p.error}" if p.error else "ok")
+        print(f"{p.name:<22} {p.origin:<12} {p.version or '':<8} {status}")
+        if p.models or p.datasets:
+            print(f"{'':<22} models: {', '.join(p.models) or '-'}; datasets: {', '.join(p.datasets) or '-'}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from zoo.train import TrainConfig, train
+
+    config = TrainConfig(
+        model=args.name, data=args.data, root=args.root, epochs=args.epochs, batch_size=args.batch_size,
+        optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+        val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, device=args.device, out=args.out,
+        resume=args.resume, model_kwargs=dict(args.model_kwargs), data_kwargs=dict(args.data_kwargs),
+        workers=args.workers, download=args.download, progress=not args.quiet,
+    )
+    result = train(config)
+    from zoo.metrics import format_report
+
+    print(format_report(result.test_report))
+    print(f"weights: {result.weights}\ncurves:  {result.run_dir / 'curves.png'}\nlog:     {result.run_dir / 'metrics.jsonl'}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import zoo
+    from zoo.plugins import get_registry
+
+    spec = get_registry().model(args.name)
+    data_spec = get_registry().dataset(args.data)
+    model = zoo.get_model(args.name, weights=args.weights, **dict(args.model_kwargs))
+    dataset = zoo.get_dataset(args.data, split=args.split, root=args.root, download=args.download, **dict(args.data_kwargs))
+    report = zoo.evaluate(model, dataset, task=spec.task, num_classes=data_spec.num_classes, batch_size=args.batch_size,
+                          device=args.device, threshold=args.threshold, progress=not args.json,
+                          class_names=list(data_spec.class_names) if data_spec.class_names else None)
+    if args.plot:
+        from pathlib import Path
+
+        from zoo.plots import plot_confusion_matrix
+
+        path = plot_confusion_matrix(report, Path(args.plot) / f"{args.name}-{args.data}-confusion.png")
+        if not args.json:
+            print(f"plot: {path}")
+    if args.json:
+        _print_json(report)
+    else:
+        from zoo.metrics import format_report
+
+        print(f"{args.name} on {args.data} ({args.split} split, weights={args.weights})")
+        print(format_report(report))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from zoo.train import export_run
+
+    spec = export_run(args.run_dir, tag=args.tag, manifest=args.manifest, default=args.default)
+    print(f"exported {spec.name}: {spec.path} sha256={spec.sha256}\nmanifest: {args.manifest}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from zoo.plugins import get_registry
+    from zoo.weights import load_state_dict
+
+    registry = get_registry()
+    names = [args.name] if args.name else registry.list_models()
+    failures = 0
+    for name in names:
+        for spec in registry.model(name).weights.values():
+            try:
+                load_state_dict(spec)
+                print(f"ok      {spec.name}  sha256={spec.sha256[:16]}…")
+            except ZooError as exc:
+                failures += 1
+                print(f"FAILED  {spec.name}: {exc}")
+    return 1 if failures else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from zoo.demo import run_demo
+
+    return run_demo(out=args.out, epochs=args.epochs)
+
+
+# ------------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zoo",
+        description="hubzoo: a plugin-based PyTorch model zoo. Models and datasets come from plugins; "
+        "weights are safetensors with pinned sha256 hashes.",
+        epilog="Examples:\n  zoo list\n  zoo train mnist_cnn --data digits --epochs 30 -k n_feature=32\n"
+        "  zoo eval mnist_cnn --data digits --weights digits --split test\n  zoo demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def model_kwargs(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-k", "--model-arg", dest="model_kwargs", type=_key_value, action="append", default=[],
+                       metavar="KEY=VALUE", help="builder argument for the model, e.g. -k n_feature=32 (repeatable)")
+
+    def data_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data", required=True, metavar="DATASET", help="registered dataset name (see `zoo datasets`)")
+        p.add_argument("--root", help="data folder (default $ZOO_DATA or ~/.cache/zoo/data)")
+        p.add_argument("--download", action="store_true", help="download the dataset if it is missing (needs network)")
+        p.add_argument("-d", "--data-arg", dest="data_kwargs", type=_key_value, action="append", default=[],
+                       metavar="KEY=VALUE", help="dataset argument, e.g. -d permute_pixels=0 (repeatable)")
+        p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+
+    p = sub.add_parser("list", help="list models", description="List registered models (built-in and from plugins).")
+    p.add_argument("pattern", nargs="?", help="shell-style filter, e.g. 'mnist*'")
+    p.add_argument("--task", help="only models for this task")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=cmd_list)
+
+    p = sub.add_parser("datasets", help="list datasets", description="List registered datasets.")
+    p.add_argument("pattern", nargs="?", help="shell-style filter")
+    p.add_argument("--task", help="only datasets for this task")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=cmd_datasets)
+
+    p = sub.add_parser("info", help="describe a model", description="Describe a model: shapes, weights, parameters, recipe.")
+    p.add_argument("name")
+    model_kwargs(p)
+    p.set_defaults(run=cmd_info)
+
+    p = sub.add_parser("plugins", help="list plugins and their errors", description="List loaded plugins, what each registered, and load errors.")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=cmd_plugins)
+
+    p = sub.add_parser("train", help="train a model", description="Train a model; writes checkpoints, a metrics log, "
+                       "a curves plot, the best weights (safetensors) and a test report into --out.")
+    p.add_argument("name", help="registered model name")
+    data_options(p)
+    model_kwargs(p)
+    p.add_argument("--epochs", type=int, default=10, help="maximum epochs (default 10)")
+    p.add_argument("--batch-size", type=int, default=64, help="default 64")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="default adam")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of the train split held out for validation")
+    p.add_argument("--patience", type=int, default=5, help="early stopping: epochs without a better validation loss (0: off)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="run folder (default runs/MODEL-DATASET)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers for datasets without a tensor fast path")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a model", description="Evaluate a model on a dataset split with the shared "
+                       "evaluator (accuracy, precision, recall, F1, IoU, Dice).")
+    p.add_argument("name", help="registered model name")
+    data_options(p)
+    model_kwargs(p)
+    p.add_argument("--weights", help="weights tag, .safetensors path or hf:// URI (default: none, random init)")
+    p.add_argument("--split", default="test", help="default test")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--threshold", type=float, default=0.5, help="decision threshold for binary models")
+    p.add_argument("--json", action="store_true", help="print only the JSON report")
+    p.add_argument("--plot", metavar="DIR", help="write PNG plots (confusion matrix) into DIR")
+    p.set_defaults(run=cmd_eval)
+
+    p = sub.add_parser("export", help="add a run's weights to a manifest", description="Copy a finished run's weights "
+                       "next to a weights manifest and pin them there (sha256, metrics, training command).")
+    p.add_argument("run_dir")
+    p.add_argument("--tag", required=True, help="weights tag, named for the data they were trained on (e.g. digits)")
+    p.add_argument("--manifest", default="weights/manifest.json", help="default weights/manifest.json")
+    p.add_argument("--default", action="store_true", help="make these the model's default (pretrained=True) weights")
+    p.set_defaults(run=cmd_export)
+
+    p = sub.add_parser("verify", help="check the sha256 of registered weights", description="Load every registered "
+                       "weights file and check its pinned sha256; exit 1 if any fails.")
+    p.add_argument("name", nargs="?", help="only this model")
+    p.set_defaults(run=cmd_verify)
+
+    p = sub.add_parser("demo", help="offline end-to-end demo", description="Train mnist_cnn on the bundled digits, "
+                       "evaluate it, save and reload the weights through torch.hub, and predict a few digits.")
+    p.add_argument("--out", default="runs/demo", help="default runs/demo")
+    p.add_argument("--epochs", type=int, default=30)
+    p.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ZooError as exc:
+        if args.debug:
+            raise
+        print(f"zoo: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

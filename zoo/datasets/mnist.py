@@ -1,0 +1,85 @@
+"""Handwritten digits: ``mnist`` (the real MNIST, IDX files) and ``digits`` (scikit-learn's bundled
+8x8 digits upscaled to 28x28, the offline default).
+
+Both give ``(float32 [1, 28, 28], label)`` pairs normalised with MNIST's mean and std, and both take
+``permute_pixels=SEED`` to shuffle the 784 pixels with one fixed permutation (the course's
+experiment showing that a CNN relies on pixel neighbourhoods and an MLP does not).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from zoo.datasets import ImageTensorDataset, check_split, default_data_root
+from zoo.errors import DataError
+from zoo.hookspecs import hookimpl
+
+__all__ = ["mnist", "digits", "MNIST_MEAN", "MNIST_STD", "DIGIT_NAMES", "DIGITS_TRAIN_SIZE"]
+
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+DIGIT_NAMES = tuple(str(d) for d in range(10))
+#: scikit-learn's digits are 1,797 images; the first 1,500 train and the last 297 are held out, so the
+#: two splits never share an image (the order is the original one, roughly grouped by writer).
+DIGITS_TRAIN_SIZE = 1500
+
+
+def _permute(images: torch.Tensor, seed: int | None) -> torch.Tensor:
+    if seed is None:
+        return images
+    n, c, h, w = images.shape
+    perm = torch.randperm(h * w, generator=torch.Generator().manual_seed(int(seed)))
+    return images.reshape(n, c, h * w)[:, :, perm].reshape(n, c, h, w).contiguous()
+
+
+def upscale_digits(images_8x8: torch.Tensor) -> torch.Tensor:
+    """scikit-learn digits ``[N, 8, 8]`` with values 0..16 -> ``uint8 [N, 1, 28, 28]`` laid out like
+    MNIST (the digit in a 20x20 box, centred with a 4-pixel border)."""
+    x = images_8x8.to(torch.float32)[:, None]
+    x = F.interpolate(x, size=(20, 20), mode="bilinear", align_corners=False)
+    x = F.pad(x, (4, 4, 4, 4))
+    return (x / 16 * 255).clamp(0, 255).round().to(torch.uint8)
+
+
+def digits(split: str = "train", root: str | None = None, download: bool = False, *, permute_pixels: int | None = None) -> ImageTensorDataset:
+    """scikit-learn's 1,797 handwritten digits (8x8, 0..16) upscaled to ``[1, 28, 28]``.
+
+    Splits: ``train`` (the first 1,500 images) and ``test`` (the last 297). Needs no download;
+    ``root`` and ``download`` are accepted for a uniform signature and ignored. These are not MNIST:
+    weights trained on them are named for ``digits``.
+    """
+    check_split(split, ("train", "test"), "digits")
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = upscale_digits(torch.from_numpy(bunch.images))
+    labels = torch.from_numpy(bunch.target)
+    part = slice(0, DIGITS_TRAIN_SIZE) if split == "train" else slice(DIGITS_TRAIN_SIZE, None)
+    return ImageTensorDataset(_permute(images[part], permute_pixels), labels[part], mean=MNIST_MEAN, std=MNIST_STD, class_names=DIGIT_NAMES)
+
+
+def mnist(split: str = "train", root: str | None = None, download: bool = False, *, permute_pixels: int | None = None) -> ImageTensorDataset:
+    """MNIST (60,000 train / 10,000 test, ``[1, 28, 28]``) read by torchvision from
+    ``ROOT/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte``; ``download=True`` fetches it."""
+    check_split(split, ("train", "test"), "mnist")
+    from torchvision.datasets import MNIST
+
+    root_path = Path(root) if root is not None else default_data_root()
+    try:
+        data = MNIST(str(root_path), train=split == "train", download=download)
+    except RuntimeError as exc:
+        raise DataError(
+            f"MNIST not found under {root_path} ({exc}). Expected {root_path}/MNIST/raw/train-images-idx3-ubyte "
+            "and the other three IDX files; pass download=True (--download) when online, or --root DIR."
+        ) from None
+    return ImageTensorDataset(_permute(data.data[:, None], permute_pixels), data.targets, mean=MNIST_MEAN, std=MNIST_STD, class_names=DIGIT_NAMES)
+
+
+@hookimpl
+def register_datasets(register):
+    register("digits", digits, task="classification", num_classes=10, class_names=DIGIT_NAMES,
+             description="scikit-learn's 8x8 handwritten digits upscaled to 28x28 (offline; 1,500 train / 297 test)")
+    register("mnist", mnist, task="classification", num_classes=10, class_names=DIGIT_NAMES,
+             description="MNIST handwritten digits, 28x28 (IDX files; download=True when online)")

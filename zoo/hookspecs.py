@@ -1,0 +1,26 @@
+"""The plugin contract: the hooks a hubzoo plugin may implement.
+
+A plugin is a module or object with functions decorated by ``zoo.hookimpl`` and is found through
+the entry-point group ``zoo``::
+
+    [project.entry-points.zoo]
+    myplugin = "my_module"
+
+Each hook receives a ``register`` callback. The host validates every call, records which plugin made
+it, and keeps a plugin's registrations only if its hook returns without raising.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("zoo")
+hookimpl = pluggy.HookimplMarker("zoo")
+
+
+@hookspec
+def register_models(register):
+    """Register models: ``register(name, factory, *, task, description="", weights=None, tags=(), meta=None)``."""
+
+
+@hookspec
+def register_datasets(register):
+    """Register datasets: ``register(name, factory, *, task, num_classes, description="", class_names=None)``."""

@@ -1,0 +1,18 @@
+"""Models, one file per family. Builders are keyword-only and return an ``nn.Module`` without
+weights; ``zoo.get_model`` and the hub entries load weights on top."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from zoo.errors import DataError
+
+
+def check_input_shape(x: torch.Tensor, expected: Sequence[int | None], model: str) -> None:
+    """Raise a clear error unless ``x`` is ``[N, *expected]`` (``None`` matches any size)."""
+    ok = x.dim() == len(expected) + 1 and all(e is None or e == s for e, s in zip(expected, x.shape[1:]))
+    if not ok:
+        want = ", ".join("*" if e is None else str(e) for e in expected)
+        raise DataError(f"{model} expects input of shape [N, {want}], got {list(x.shape)}")

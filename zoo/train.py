@@ -1,0 +1,290 @@
+"""The trainer every family reuses: ``zoo train NAME --data DATASET``.
+
+A run folder (``--out``, default ``runs/NAME-DATASET``) holds:
+
+* ``config.json``: the :class:`TrainConfig` (a resumed run must match it);
+* ``checkpoint.pt``: model, optimizer and progress after each epoch, written atomically;
+* ``best.safetensors``: the weights with the lowest validation loss so far;
+* ``metrics.jsonl``: one JSON line per epoch; ``curves.png``: loss and accuracy curves;
+* after the last epoch, ``model.safetensors`` (the best weights) and ``report.json``: the shared
+  evaluator's report on the test split, the command that reproduces the run, and its sha256.
+
+Runs are reproducible: the model is built under ``torch.manual_seed(seed)``, the validation split
+and each epoch's shuffle come from seeded generators, and the global RNG is re-seeded at the start
+of each epoch, so a run resumed after a crash ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+import zoo
+from zoo.errors import DataError, ZooError
+from zoo.evaluation import evaluate, iterate_batches
+from zoo.plugins import get_registry
+from zoo.weights import WeightsSpec, atomic_write_bytes, save_state_dict, sha256_file, write_manifest_entry
+
+#: Config fields that may differ between a run and its resumption.
+_RESUMABLE_CHANGES = {"epochs", "resume", "progress", "device", "workers"}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; ``command()`` gives the CLI line that reproduces it."""
+
+    model: str
+    data: str
+    root: str | None = None
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adam"  # "adam" or "sgd"
+    lr: float = 1e-3
+    momentum: float = 0.9  # SGD only
+    weight_decay: float = 0.0
+    val_fraction: float = 0.1
+    patience: int = 5  # epochs without a better validation loss before stopping; 0 never stops early
+    seed: int = 0
+    device: str = "cpu"
+    out: str | None = None
+    resume: bool = False
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    data_kwargs: dict[str, Any] = field(default_factory=dict)
+    workers: int = 0
+    download: bool = False
+    progress: bool = True
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out or f"runs/{self.model}-{self.data}")
+
+    def command(self) -> str:
+        """``zoo train ...`` with every setting that differs from the defaults."""
+        defaults = TrainConfig(self.model, self.data)
+        parts = ["zoo", "train", self.model, "--data", self.data]
+        for name in ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "val_fraction", "patience", "seed"):
+            value = getattr(self, name)
+            if value != getattr(defaults, name):
+                parts += [f"--{name.replace('_', '-')}", str(value)]
+        parts += [arg for k, v in self.model_kwargs.items() for arg in ("-k", f"{k}={v}")]
+        parts += [arg for k, v in self.data_kwargs.items() for arg in ("-d", f"{k}={v}")]
+        return shlex.join(parts)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    weights: Path
+    history: list[dict[str, Any]]
+    best_epoch: int
+    test_report: dict[str, Any]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ZooError(f"--device {name} was asked for, but CUDA is not available here; use --device cpu")
+    if not name.startswith(("cpu", "cuda")):
+        raise ZooError(f"unknown device {name!r}; expected cpu or cuda[:N]")
+    return torch.device(name)
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded ``(train, validation)`` split of ``range(n)``."""
+    if not 0 < val_fraction < 1:
+        raise ZooError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_val = max(1, round(n * val_fraction))
+    if n - n_val < 1:
+        raise DataError(f"the training split has {n} items, too few to hold out a validation set")
+    return perm[n_val:].sort().values, perm[:n_val].sort().values
+
+
+def _make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    raise ZooError(f"unknown optimizer {config.optimizer!r}; expected adam or sgd")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+
+
+def _check_resumable(config: TrainConfig, run_dir: Path) -> None:
+    saved = json.loads((run_dir / "config.json").read_text())
+    now = json.loads(json.dumps(asdict(config), default=str))
+    changed = sorted(k for k in now if k not in _RESUMABLE_CHANGES and saved.get(k) != now[k])
+    if changed:
+        details = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
+        raise ZooError(f"cannot resume {run_dir}: its run was started with other settings ({details})")
+
+
+def train(config: TrainConfig, *, on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+    """Train ``config.model`` on ``config.data`` and return where the weights and report went.
+
+    ``on_epoch_end(record)`` is called after each epoch's checkpoint is written (tests use it to
+    interrupt a run).
+    """
+    from tqdm.auto import tqdm
+
+    device = resolve_device(config.device)
+    run_dir = config.run_dir
+    checkpoint_path = run_dir / "checkpoint.pt"
+    spec = get_registry().model(config.model)
+    data_spec = get_registry().dataset(config.data)
+    if spec.task != data_spec.task:
+        raise ZooError(f"model {spec.name!r} is for {spec.task}, but dataset {data_spec.name!r} is for {data_spec.task}")
+    if config.resume and checkpoint_path.exists():
+        _check_resumable(config, run_dir)
+    elif run_dir.joinpath("checkpoint.pt").exists() and not config.resume:
+        raise ZooError(f"{run_dir} already holds a run; pass --resume to continue it or --out to start another")
+
+    load = dict(root=config.root, download=config.download, **config.data_kwargs)
+    train_set = zoo.get_dataset(config.data, split="train", **load)
+    test_set = zoo.get_dataset(config.data, split="test", **load)
+    train_idx, val_idx = split_indices(len(train_set), config.val_fraction, config.seed)
+    class_names = list(getattr(train_set, "class_names", None) or data_spec.class_names or []) or None
+
+    torch.manual_seed(config.seed)
+    model = zoo.get_model(config.model, **config.model_kwargs).to(device)
+    optimizer = _make_optimizer(config, model)
+    loss_fn = nn.CrossEntropyLoss()
+    state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": []}
+    if config.resume and checkpoint_path.exists():
+        saved = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        model.load_state_dict(saved.pop("model"))
+        optimizer.load_state_dict(saved.pop("optimizer"))
+        state = saved
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(run_dir / "config.json", asdict(config))
+
+    evaluate_kwargs = dict(task=spec.task, num_classes=data_spec.num_classes, class_names=class_names,
+                           batch_size=max(256, config.batch_size), device=device, progress=False)
+    while state["epoch"] < config.epochs and not (config.patience and state["bad_epochs"] >= config.patience):
+        epoch = state["epoch"] + 1
+        torch.manual_seed(config.seed * 100_003 + epoch)  # dropout & augmentation: same stream after a resume
+        order = train_idx[torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))]
+        model.train()
+        start, loss_sum, correct = time.perf_counter(), 0.0, 0
+        bar = tqdm(total=len(order), desc=f"epoch {epoch}/{config.epochs}", unit="sample", disable=not config.progress, leave=False)
+        for inputs, targets in iterate_batches(train_set, order, batch_size=config.batch_size, workers=config.workers):
+            inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+            logits = model(inputs)
+            loss = loss_fn(logits, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * len(targets)
+            correct += int((logits.argmax(1) == targets).sum())
+            bar.update(len(targets))
+            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        bar.close()
+        seconds = time.perf_counter() - start
+        val = evaluate(model, train_set, indices=val_idx, loss_fn=loss_fn, **evaluate_kwargs)
+        record = {
+            "epoch": epoch,
+            "train_loss": loss_sum / len(order),
+            "train_accuracy": correct / len(order),
+            "val_loss": val["loss"],
+            "val_accuracy": val["accuracy"],
+            "val_f1": val["f1"],
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": seconds,
+            "samples_per_s": len(order) / seconds,
+        }
+        state["history"].append(record)
+        state["epoch"] = epoch
+        if record["val_loss"] < state["best_val_loss"]:
+            state.update(best_val_loss=record["val_loss"], best_epoch=epoch, bad_epochs=0)
+            save_state_dict(model, run_dir / "best.safetensors", metadata=_weights_metadata(config))
+        else:
+            state["bad_epochs"] += 1
+        _save_checkpoint(checkpoint_path, model, optimizer, state)
+        _write_epoch_logs(run_dir, state["history"])
+        if config.progress:
+            print(f"epoch {epoch}: train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f} | "
+                  f"val loss {record['val_loss']:.4f} acc {record['val_accuracy']:.4f} | {record['samples_per_s']:.0f} samples/s")
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+    if state["epoch"] < config.epochs and config.progress:
+        print(f"early stop after epoch {state['epoch']}: no better validation loss for {config.patience} epochs")
+
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(str(run_dir / "best.safetensors"), device=str(device)))
+    test_report = evaluate(model, test_set, **{**evaluate_kwargs, "progress": config.progress})
+    weights_path = run_dir / "model.safetensors"
+    sha256 = save_state_dict(model, weights_path, metadata=_weights_metadata(config))
+    _write_json(run_dir / "report.json", {
+        "model": config.model, "dataset": config.data, "split": "test", "command": config.command(),
+        "model_kwargs": config.model_kwargs, "class_names": class_names, "best_epoch": state["best_epoch"],
+        "epochs_run": state["epoch"], "sha256": sha256, "metrics": test_report,
+        "versions": {"hubzoo": zoo.__version__, "torch": torch.__version__},
+    })
+    return TrainResult(run_dir, weights_path, state["history"], state["best_epoch"], test_report)
+
+
+def _weights_metadata(config: TrainConfig) -> dict[str, str]:
+    """What a local .safetensors file needs to be loaded without the manifest (see ``build_model``)."""
+    return {"arch": config.model, "dataset": config.data, "model_kwargs": json.dumps(config.model_kwargs)}
+
+
+def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), **state}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _write_epoch_logs(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    atomic_write_bytes(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history).encode())
+    from zoo.plots import plot_training_curves
+
+    plot_training_curves(history, run_dir / "curves.png")
+
+
+#: The evaluator's headline numbers copied into a manifest entry.
+MANIFEST_METRICS = ("accuracy", "precision", "recall", "f1", "miou", "dice")
+
+
+def export_run(run_dir: str | Path, *, tag: str, manifest: str | Path, default: bool = False) -> WeightsSpec:
+    """Publish a finished run's weights into a weights manifest (``zoo export``).
+
+    Copies ``model.safetensors`` beside the manifest as ``ARCH.TAG.safetensors`` and writes the entry:
+    sha256, parameter count, data set, the evaluator's test metrics and the training command.
+    """
+    import shutil
+
+    run_dir, manifest = Path(run_dir), Path(manifest)
+    try:
+        report = json.loads((run_dir / "report.json").read_text())
+    except FileNotFoundError:
+        raise ZooError(f"{run_dir} has no report.json: it is not a finished training run") from None
+    weights_file = run_dir / "model.safetensors"
+    if sha256_file(weights_file) != report["sha256"]:
+        raise ZooError(f"{weights_file} does not match the sha256 in {run_dir / 'report.json'}")
+    model = zoo.get_model(report["model"], **report["model_kwargs"])
+    metrics = {"split": report["split"], **{k: report["metrics"][k] for k in MANIFEST_METRICS}}
+    spec = WeightsSpec(
+        arch=report["model"], tag=tag, file=f"{report['model']}.{tag}.safetensors", sha256=report["sha256"],
+        num_params=sum(p.numel() for p in model.parameters()), dataset=report["dataset"], metrics=metrics,
+        training={"command": report["command"], "epochs_run": report["epochs_run"], "best_epoch": report["best_epoch"],
+                  **report["versions"]},
+        model_kwargs=report["model_kwargs"], class_names=tuple(report["class_names"] or ()) or None,
+        default=default, base_dir=str(manifest.parent),
+    )
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = spec.path.with_name(f".{spec.path.name}.tmp")
+    shutil.copyfile(weights_file, tmp)
+    tmp.replace(spec.path)
+    write_manifest_entry(manifest, spec)
+    return spec

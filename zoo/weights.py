@@ -1,0 +1,354 @@
+"""Weights: the manifest schema, weights URIs, sha256 pinning and safetensors loading.
+
+A weights manifest is a JSON object ``{"arch.tag": entry}``. Each entry pins the file's sha256, the
+data set it was trained on, the metrics the shared evaluator measured, and the command that trained
+it (see :class:`WeightsSpec`). The hash is checked at every load.
+
+What ``weights=`` accepts (:func:`resolve_weights`):
+
+* a tag of the model's registered weights (``"digits"`` or ``"mnist_cnn.digits"``);
+* a local ``.safetensors`` path (no pinned hash, so only the architecture is checked);
+* ``hf://org/repo/path/file.safetensors@revision`` (parsed here; fetching is done by ``zoo.hub``).
+
+Pickle checkpoints (``.pt``, ``.pth``, ``.bin``, ``.ckpt``) are refused: unpickling runs arbitrary
+code. ``allow_pickle=True`` opts in, and even then only tensors are unpickled (``weights_only``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from zoo.errors import WeightsError
+
+PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl")
+MANIFEST_NAME = "manifest.json"
+#: Keys every manifest entry must have; a test checks the shipped manifest against them.
+REQUIRED_KEYS = ("arch", "tag", "file", "sha256", "num_params", "dataset", "metrics", "training")
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """One published set of weights for one architecture.
+
+    ``file`` is relative to ``base_dir`` (the manifest's folder); ``url``, when set, is where a missing
+    file is downloaded from into the cache. ``model_kwargs`` are the builder arguments the weights
+    need (for example ``{"n_feature": 32}``). ``metrics`` come from ``zoo.metrics.Evaluator`` on
+    ``metrics["split"]``; ``training["command"]`` reproduces the weights.
+    """
+
+    arch: str
+    tag: str
+    file: str
+    sha256: str
+    num_params: int
+    dataset: str
+    metrics: Mapping[str, Any]
+    training: Mapping[str, Any]
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    class_names: tuple[str, ...] | None = None
+    url: str | None = None
+    default: bool = False
+    base_dir: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.arch}.{self.tag}"
+
+    @property
+    def path(self) -> Path:
+        return Path(self.base_dir) / self.file
+
+    def metrics_line(self) -> str:
+        shown = [f"{k}={v:.4f}" for k, v in self.metrics.items() if isinstance(v, float)]
+        return f"{self.metrics.get('split', '?')} split: " + (", ".join(shown) or "no metrics")
+
+    def to_entry(self) -> dict[str, Any]:
+        """The JSON manifest entry (``base_dir`` is where the manifest is, so it is not stored)."""
+        entry = asdict(self)
+        entry.pop("base_dir")
+        entry["class_names"] = list(self.class_names) if self.class_names else None
+        return entry
+
+
+def read_manifest(path: str | os.PathLike) -> dict[str, WeightsSpec]:
+    """Read a weights manifest; a malformed entry is an error naming the entry and the missing keys."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise WeightsError(f"weights manifest {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"weights manifest {path} is not valid JSON: {exc}") from None
+    specs = {}
+    for key, entry in raw.items():
+        missing = [k for k in REQUIRED_KEYS if k not in entry]
+        if missing:
+            raise WeightsError(f"weights manifest {path}: entry {key!r} lacks {missing}")
+        if key != f"{entry['arch']}.{entry['tag']}":
+            raise WeightsError(f"weights manifest {path}: entry {key!r} must be named arch.tag")
+        names = entry.get("class_names")
+        specs[key] = WeightsSpec(**{**entry, "class_names": tuple(names) if names else None, "base_dir": str(path.parent)})
+    return specs
+
+
+def write_manifest_entry(manifest_path: str | os.PathLike, spec: WeightsSpec) -> None:
+    """Add or replace ``spec`` in the manifest at ``manifest_path`` (created if missing), atomically."""
+    manifest_path = Path(manifest_path)
+    entries = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    if spec.default:  # one default per architecture
+        for entry in entries.values():
+            if entry["arch"] == spec.arch:
+                entry["default"] = False
+    entries[spec.name] = spec.to_entry()
+    text = json.dumps(dict(sorted(entries.items())), indent=2) + "\n"
+    atomic_write_bytes(manifest_path, text.encode())
+
+
+def shipped_manifest_path() -> Path:
+    """The manifest of the weights this project ships: ``weights/manifest.json`` in a checkout, or the
+    copy installed as ``zoo.shipped_weights`` from a wheel."""
+    checkout = Path(__file__).resolve().parent.parent / "weights" / MANIFEST_NAME
+    if checkout.exists():
+        return checkout
+    try:
+        from importlib.resources import files
+
+        return Path(str(files("zoo.shipped_weights") / MANIFEST_NAME))
+    except ModuleNotFoundError:
+        return checkout
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------- URIs
+
+_HF_URI = re.compile(r"^hf://(?P<org>[A-Za-z0-9][\w.-]*)/(?P<repo>[\w.-]+)/(?P<file>[^@]+?)(?:@(?P<revision>[\w./-]+))?$")
+
+
+@dataclass(frozen=True)
+class HfWeightsURI:
+    """``hf://org/repo/path/in/repo.safetensors@revision`` split into its parts."""
+
+    repo_id: str
+    filename: str
+    revision: str | None
+
+
+def parse_hf_uri(uri: str) -> HfWeightsURI:
+    match = _HF_URI.match(uri)
+    if not match or not match["file"].endswith(".safetensors"):
+        raise WeightsError(
+            f"cannot parse weights URI {uri!r}: expected hf://ORG/REPO/FILE.safetensors@REVISION "
+            "(the revision, a commit hash or tag, is optional but pins what you get)"
+        )
+    return HfWeightsURI(f"{match['org']}/{match['repo']}", match["file"], match["revision"])
+
+
+@dataclass(frozen=True)
+class LocalWeights:
+    """A weights file given by path, with no pinned hash."""
+
+    path: Path
+    allow_pickle: bool = False
+
+
+def resolve_weights(
+    arch: str,
+    available: Mapping[str, WeightsSpec],
+    weights: Any,
+    *,
+    recipe: str | None = None,
+    allow_pickle: bool = False,
+) -> WeightsSpec | LocalWeights | HfWeightsURI:
+    """Turn what a caller passed as ``weights=`` into a registered spec, a local file or an hf:// URI.
+
+    ``weights=True`` or ``"DEFAULT"`` means the model's default weights. An unknown tag is an error
+    listing the weights the model has and the command (``recipe``) that trains new ones.
+    """
+    if isinstance(weights, WeightsSpec):
+        return weights
+    if weights is True or weights == "DEFAULT":
+        marked = [w for w in available.values() if w.default] or (list(available.values()) if len(available) == 1 else [])
+        if not marked:
+            raise _no_such_weights(arch, available, "DEFAULT", recipe)
+        return marked[0]
+    if isinstance(weights, os.PathLike):
+        weights = os.fspath(weights)
+    if not isinstance(weights, str) or not weights:
+        raise WeightsError(f"weights must be a tag, a .safetensors path or an hf:// URI, got {weights!r}")
+    if weights.startswith("hf://"):
+        return parse_hf_uri(weights)
+    tag = weights[len(arch) + 1 :] if weights.startswith(arch + ".") else weights
+    if tag in available:
+        return available[tag]
+    looks_like_path = "/" in weights or os.sep in weights or weights.endswith((".safetensors",) + PICKLE_SUFFIXES)
+    if looks_like_path:
+        path = Path(weights).expanduser()
+        if path.suffix in PICKLE_SUFFIXES and not allow_pickle:
+            raise WeightsError(
+                f"refusing to load pickle checkpoint {path}: unpickling can run arbitrary code. Convert it to "
+                "safetensors (safetensors.torch.save_file(state_dict, 'model.safetensors')), or pass "
+                "allow_pickle=True if you trust the file."
+            )
+        if path.suffix != ".safetensors" and path.suffix not in PICKLE_SUFFIXES:
+            raise WeightsError(f"weights file {path} must be a .safetensors file")
+        if not path.is_file():
+            raise WeightsError(f"weights file {path} does not exist")
+        return LocalWeights(path, allow_pickle)
+    if ":" in weights:
+        raise WeightsError(f"unknown weights scheme in {weights!r}: use a tag, a local path or hf://ORG/REPO/FILE@REV")
+    raise _no_such_weights(arch, available, weights, recipe)
+
+
+def _no_such_weights(arch: str, available: Mapping[str, WeightsSpec], asked: str, recipe: str | None) -> WeightsError:
+    have = ", ".join(f"{t} (trained on {w.dataset})" for t, w in available.items()) or "none"
+    train = recipe or f"zoo train {arch} --data DATASET"
+    return WeightsError(f"model {arch!r} has no weights {asked!r}. Available weights: {have}. Train your own with: {train}")
+
+
+# ----------------------------------------------------------------------------------------- loading
+
+
+def load_state_dict(source: WeightsSpec | LocalWeights, *, progress: bool = True) -> dict[str, Any]:
+    """Read a state dict, checking the pinned sha256 first when ``source`` is a registered spec.
+
+    A registered spec whose file is not on disk but has a ``url`` is downloaded into the cache first
+    (see :func:`fetch_to_cache`).
+    """
+    if isinstance(source, WeightsSpec):
+        path = source.path
+        if not path.is_file():
+            if not source.url:
+                raise WeightsError(f"weights {source.name}: file {path} is missing and the entry has no url")
+            path = fetch_to_cache(source.url, source.sha256, progress=progress)
+        actual = sha256_file(path)
+        if actual != source.sha256:
+            raise WeightsError(
+                f"weights {source.name}: sha256 of {path} is {actual}, but the manifest pins {source.sha256}. "
+                "The file is corrupt, truncated or was replaced; restore it (git checkout, or delete it to re-download)."
+            )
+    else:
+        path = source.path
+        if source.allow_pickle and path.suffix in PICKLE_SUFFIXES:
+            import torch
+
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            return state.get("state_dict", state) if isinstance(state, dict) else state
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"weights file {path} is not a readable safetensors file ({exc}); is it truncated?") from None
+
+
+def apply_state_dict(model: Any, state_dict: Mapping[str, Any], *, source: str) -> None:
+    """Load ``state_dict`` into ``model`` strictly, with an error that names what does not fit."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    wrong_shape = [
+        f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or wrong_shape:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+        if wrong_shape:
+            parts.append(f"shape mismatch {wrong_shape[:3]}{' ...' if len(wrong_shape) > 3 else ''}")
+        raise WeightsError(
+            f"weights {source} do not fit {type(model).__name__} (weights for another architecture, or other "
+            f"model arguments?): {'; '.join(parts)}"
+        )
+    model.load_state_dict(state_dict, strict=True)
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The string metadata of a safetensors file (hubzoo writes ``arch`` and ``model_kwargs`` as JSON)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"weights file {path} is not a readable safetensors file ({exc}); is it truncated?") from None
+
+
+def save_state_dict(model_or_state: Any, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> str:
+    """Save a model's (or a state dict's) tensors as safetensors atomically; returns the file's sha256."""
+    from safetensors.torch import save
+
+    state = model_or_state.state_dict() if hasattr(model_or_state, "state_dict") else model_or_state
+    # Contiguous, de-aliased CPU copies: safetensors refuses shared storage and non-contiguous tensors.
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+    data = save(tensors, metadata=dict(metadata or {}))
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------- cache
+
+
+def cache_dir() -> Path:
+    """Where downloaded weights live: ``$ZOO_HOME/weights`` (default ``~/.cache/zoo/weights``)."""
+    return Path(os.environ.get("ZOO_HOME", Path.home() / ".cache" / "zoo")) / "weights"
+
+
+def fetch_to_cache(url: str, sha256: str, *, progress: bool = True) -> Path:
+    """Download ``url`` into the cache as ``<sha256>.safetensors`` unless it is already there.
+
+    The download goes to a temporary file that is renamed into place only after its hash matches,
+    so an interrupted or corrupt download never leaves a file that a later load would trust.
+    """
+    target = cache_dir() / f"{sha256}.safetensors"
+    if target.is_file() and sha256_file(target) == sha256:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".download.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        from torch.hub import download_url_to_file
+
+        try:
+            download_url_to_file(url, tmp, progress=progress)
+        except Exception as exc:  # urllib raises many kinds; all mean "could not download"
+            raise WeightsError(f"could not download weights from {url}: {exc}") from None
+        actual = sha256_file(tmp)
+        if actual != sha256:
+            raise WeightsError(f"downloaded {url} has sha256 {actual}, expected {sha256}; nothing was cached")
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return target

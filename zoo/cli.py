@@ -28,7 +28,7 @@ def _key_value(text: str) -> tuple[str, Any]:
 def _print_json(data: Any) -> None:
     from zoo.metrics import report_to_json
 
-    print(json.dumps(report_to_json(data), indent=2))
+    print(report_to_json(data, indent=2))
 
 
 # ------------------------------------------------------------------------------------------ commands

@@ -36,7 +36,7 @@ def run_demo(*, out: str = "runs/demo", epochs: int = 30) -> int:
     config = TrainConfig("mnist_cnn", "digits", epochs=epochs, patience=8, model_kwargs={"n_feature": 32}, out=str(out_dir))
     result = train(config)
 
-    print("\n2/5 held-out evaluation (297 digits never seen in training):")
+    print("\n2/5 held-out evaluation (359 digits never seen in training):")
     print(format_report(result.test_report))
     confusion_png = plot_confusion_matrix(result.test_report, out_dir / "confusion.png")
 

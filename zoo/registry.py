@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from zoo.errors import RegistrationError, UnknownNameError, WeightsError, ZooError
-from zoo.weights import WeightsSpec, read_manifest
+from zoo.weights import WeightsSpec, default_weights, read_manifest
 
 #: Tasks a model or dataset may declare. Plugins may add one with :func:`add_task`.
 TASKS: set[str] = {"classification", "segmentation", "text-classification"}
@@ -54,11 +54,8 @@ class ModelSpec:
 
     @property
     def default_weights(self) -> WeightsSpec | None:
-        """The weights used for ``pretrained=True``: the one marked default, else the only one."""
-        marked = [w for w in self.weights.values() if w.default]
-        if marked:
-            return marked[0]
-        return next(iter(self.weights.values())) if len(self.weights) == 1 else None
+        """The weights used for ``pretrained=True``."""
+        return default_weights(self.weights)
 
     def summary(self) -> str:
         """A docstring-style description: what it is, shapes, weights (used by hubconf and ``zoo info``)."""

@@ -108,14 +108,17 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor,
 
 def _make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        # The fused kernel updates all parameters in one call: fewer, larger ops per step on CPU and GPU.
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
     if config.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     raise ZooError(f"unknown optimizer {config.optimizer!r}; expected adam or sgd")
 
 
 def _write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+    from zoo.metrics import jsonable  # NaN metrics (absent classes) become null, keeping the JSON strict
+
+    atomic_write_bytes(path, (json.dumps(jsonable(data), indent=2, default=str, allow_nan=False) + "\n").encode())
 
 
 def _check_resumable(config: TrainConfig, run_dir: Path) -> None:

@@ -133,10 +133,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -179,6 +186,14 @@ class LocalWeights:
     allow_pickle: bool = False
 
 
+def default_weights(available: Mapping[str, WeightsSpec]) -> WeightsSpec | None:
+    """The weights ``pretrained=True`` means: the one marked default, else the only one, else none."""
+    marked = [w for w in available.values() if w.default]
+    if marked:
+        return marked[0]
+    return next(iter(available.values())) if len(available) == 1 else None
+
+
 def resolve_weights(
     arch: str,
     available: Mapping[str, WeightsSpec],
@@ -195,10 +210,10 @@ def resolve_weights(
     if isinstance(weights, WeightsSpec):
         return weights
     if weights is True or weights == "DEFAULT":
-        marked = [w for w in available.values() if w.default] or (list(available.values()) if len(available) == 1 else [])
-        if not marked:
+        default = default_weights(available)
+        if default is None:
             raise _no_such_weights(arch, available, "DEFAULT", recipe)
-        return marked[0]
+        return default
     if isinstance(weights, os.PathLike):
         weights = os.fspath(weights)
     if not isinstance(weights, str) or not weights:

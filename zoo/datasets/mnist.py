@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -17,13 +18,26 @@ from zoo.datasets import ImageTensorDataset, check_split, default_data_root
 from zoo.errors import DataError
 from zoo.hookspecs import hookimpl
 
-__all__ = ["mnist", "digits", "MNIST_MEAN", "MNIST_STD", "DIGIT_NAMES", "DIGITS_TRAIN_SIZE"]
+__all__ = ["mnist", "digits", "MNIST_MEAN", "MNIST_STD", "DIGIT_NAMES", "digits_split"]
 
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 DIGIT_NAMES = tuple(str(d) for d in range(10))
-#: scikit-learn's digits are 1,797 images; the first 1,500 train and the last 297 are held out, so the
-#: two splits never share an image (the order is the original one, roughly grouped by writer).
-DIGITS_TRAIN_SIZE = 1500
+#: scikit-learn's 1,797 digits are split once, stratified by class with a fixed seed: 1,438 train and
+#: 359 test (20% of each class, rounded). The 43 writers are mixed across both splits, as in the usual
+#: scikit-learn practice (``train_test_split``); the split measures new samples, not new writers.
+DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED = 0.2, 0
+
+
+def digits_split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed stratified ``(train, test)`` indices of the digits (sorted)."""
+    rng = np.random.default_rng(DIGITS_SPLIT_SEED)
+    test = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        test.extend(rng.permutation(members)[: round(len(members) * DIGITS_TEST_FRACTION)])
+    test_mask = np.zeros(len(labels), dtype=bool)
+    test_mask[test] = True
+    return np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
 
 
 def _permute(images: torch.Tensor, seed: int | None) -> torch.Tensor:
@@ -46,7 +60,7 @@ def upscale_digits(images_8x8: torch.Tensor) -> torch.Tensor:
 def digits(split: str = "train", root: str | None = None, download: bool = False, *, permute_pixels: int | None = None) -> ImageTensorDataset:
     """scikit-learn's 1,797 handwritten digits (8x8, 0..16) upscaled to ``[1, 28, 28]``.
 
-    Splits: ``train`` (the first 1,500 images) and ``test`` (the last 297). Needs no download;
+    Splits: ``train`` (1,438 images) and ``test`` (359), fixed and stratified (:func:`digits_split`). Needs no download;
     ``root`` and ``download`` are accepted for a uniform signature and ignored. These are not MNIST:
     weights trained on them are named for ``digits``.
     """
@@ -56,7 +70,7 @@ def digits(split: str = "train", root: str | None = None, download: bool = False
     bunch = load_digits()
     images = upscale_digits(torch.from_numpy(bunch.images))
     labels = torch.from_numpy(bunch.target)
-    part = slice(0, DIGITS_TRAIN_SIZE) if split == "train" else slice(DIGITS_TRAIN_SIZE, None)
+    part = torch.from_numpy(digits_split(bunch.target)[0 if split == "train" else 1])
     return ImageTensorDataset(_permute(images[part], permute_pixels), labels[part], mean=MNIST_MEAN, std=MNIST_STD, class_names=DIGIT_NAMES)
 
 
@@ -80,6 +94,6 @@ def mnist(split: str = "train", root: str | None = None, download: bool = False,
 @hookimpl
 def register_datasets(register):
     register("digits", digits, task="classification", num_classes=10, class_names=DIGIT_NAMES,
-             description="scikit-learn's 8x8 handwritten digits upscaled to 28x28 (offline; 1,500 train / 297 test)")
+             description="scikit-learn's 8x8 handwritten digits upscaled to 28x28 (offline; 1,438 train / 359 test)")
     register("mnist", mnist, task="classification", num_classes=10, class_names=DIGIT_NAMES,
              description="MNIST handwritten digits, 28x28 (IDX files; download=True when online)")

@@ -35,8 +35,9 @@ class MnistCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input_shape(x, (self.in_channels, 28, 28), "mnist_cnn")
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        # relu(max_pool(x)) equals the course's max_pool(relu(x)) (ReLU is monotonic) at a quarter of the ReLU work.
+        x = F.relu(F.max_pool2d(self.conv1(x), 2))
+        x = F.relu(F.max_pool2d(self.conv2(x), 2))
         x = F.relu(self.fc1(x.flatten(1)))
         return self.fc2(x)
 

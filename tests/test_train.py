@@ -1,0 +1,76 @@
+"""The trainer: a resumed run ends with the same weights as an uninterrupted one; logs, plots and
+the report are written; the digits recipe reaches the demo's accuracy bar; export pins the result."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import zoo
+from zoo.errors import ZooError
+from zoo.train import TrainConfig, export_run, train
+from zoo.weights import read_manifest, sha256_file
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _config(out, **overrides):
+    fields = dict(model="mnist_cnn", data="digits", epochs=3, batch_size=128, patience=0, seed=7, out=str(out), progress=False)
+    return TrainConfig(**{**fields, **overrides})
+
+
+def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    whole = train(_config(tmp_path / "whole"))
+
+    def crash_after_first_epoch(record):
+        if record["epoch"] == 1:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(_config(tmp_path / "resumed"), on_epoch_end=crash_after_first_epoch)
+    with pytest.raises(ZooError, match="already holds a run; pass --resume"):
+        train(_config(tmp_path / "resumed"))
+    with pytest.raises(ZooError, match="other settings.*lr"):
+        train(_config(tmp_path / "resumed", resume=True, lr=0.5))
+    resumed = train(_config(tmp_path / "resumed", resume=True))
+
+    a, b = load_file(str(whole.weights)), load_file(str(resumed.weights))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["val_loss"] for r in whole.history] == [r["val_loss"] for r in resumed.history]
+    lines = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+    assert (tmp_path / "resumed" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_early_stopping_stops_when_validation_loss_stops_improving(tmp_path):
+    result = train(_config(tmp_path / "run", epochs=30, patience=1, lr=0.5, optimizer="sgd", momentum=0.0))
+    assert len(result.history) < 30
+    best = min(range(len(result.history)), key=lambda i: result.history[i]["val_loss"])
+    assert result.best_epoch == best + 1
+
+
+@pytest.mark.slow
+def test_digits_recipe_reaches_the_demo_accuracy_and_exports(tmp_path):
+    result = train(_config(tmp_path / "run", epochs=30, patience=8, batch_size=64, seed=0, model_kwargs={"n_feature": 32}))
+    assert result.test_report["accuracy"] >= 0.97, result.test_report["accuracy"]
+    spec = export_run(tmp_path / "run", tag="digits", manifest=tmp_path / "w" / "manifest.json", default=True)
+    entry = read_manifest(tmp_path / "w" / "manifest.json")["mnist_cnn.digits"]
+    assert entry.sha256 == sha256_file(spec.path) and entry.model_kwargs == {"n_feature": 32}
+    assert entry.metrics["accuracy"] == result.test_report["accuracy"]
+    assert entry.training["command"] == "zoo train mnist_cnn --data digits --epochs 30 --patience 8 -k n_feature=32"
+    model = zoo.get_model("mnist_cnn", weights=str(spec.path))
+    assert model.conv1.out_channels == 32
+
+
+def test_bad_settings_are_clear_errors(tmp_path):
+    with pytest.raises(ZooError, match="CUDA is not available"):
+        train(_config(tmp_path / "a", device="cuda")) if not torch.cuda.is_available() else pytest.skip("has CUDA")
+    with pytest.raises(ZooError, match="unknown optimizer"):
+        train(_config(tmp_path / "b", optimizer="lion"))
+    with pytest.raises(ZooError, match="no report.json"):
+        export_run(tmp_path / "nothing", tag="x", manifest=tmp_path / "m.json")

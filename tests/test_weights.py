@@ -1,0 +1,172 @@
+"""Weights: resolving weights=..., pinned sha256 at every load, refusing pickles, architecture checks,
+atomic writes, the verified download into the cache, and the shipped manifest's schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import zoo
+from zoo.errors import WeightsError
+from zoo.weights import (
+    REQUIRED_KEYS,
+    HfWeightsURI,
+    WeightsSpec,
+    fetch_to_cache,
+    parse_hf_uri,
+    read_manifest,
+    save_state_dict,
+    sha256_file,
+    shipped_manifest_path,
+    write_manifest_entry,
+)
+
+
+def _spec_for(path: Path, model, **overrides) -> WeightsSpec:
+    fields = dict(arch="mnist_cnn", tag="unit", file=path.name, sha256=sha256_file(path),
+                  num_params=sum(p.numel() for p in model.parameters()), dataset="digits",
+                  metrics={"split": "test", "accuracy": 0.5}, training={"command": "zoo train mnist_cnn --data digits"},
+                  model_kwargs={"n_feature": 4}, base_dir=str(path.parent))
+    return WeightsSpec(**{**fields, **overrides})
+
+
+@pytest.fixture
+def saved(tmp_path):
+    torch.manual_seed(0)
+    model = zoo.get_model("mnist_cnn", n_feature=4)
+    path = tmp_path / "mnist_cnn.unit.safetensors"
+    save_state_dict(model, path, metadata={"arch": "mnist_cnn", "model_kwargs": json.dumps({"n_feature": 4})})
+    return model, path
+
+
+def _build(weights, **kwargs):
+    from zoo.plugins import get_registry
+    from zoo.registry import build_model
+
+    return build_model(get_registry().model("mnist_cnn"), weights=weights, **kwargs)
+
+
+def test_registered_weights_round_trip_with_their_model_kwargs(saved):
+    model, path = saved
+    loaded = _build(_spec_for(path, model))
+    assert loaded.conv1.out_channels == 4
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+
+
+def test_a_local_file_brings_its_architecture_arguments(saved):
+    model, path = saved
+    loaded = zoo.get_model("mnist_cnn", weights=str(path))
+    assert torch.equal(loaded.fc2.weight, model.fc2.weight)
+    with pytest.raises(WeightsError, match="trained with n_feature=4, but n_feature=6 was passed"):
+        zoo.get_model("mnist_cnn", weights=str(path), n_feature=6)
+    with pytest.raises(WeightsError, match="saved for model 'mnist_cnn', not 'mnist_mlp'"):
+        zoo.get_model("mnist_mlp", weights=str(path))
+
+
+def test_wrong_sha256_is_refused(saved):
+    model, path = saved
+    with pytest.raises(WeightsError, match="sha256 .* but the manifest pins 0000"):
+        _build(_spec_for(path, model, sha256="0" * 64))
+
+
+def test_truncated_file_is_a_clear_error(saved):
+    model, path = saved
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError, match="manifest pins"):
+        _build(_spec_for(path, model, sha256=__import__("hashlib").sha256(data).hexdigest()))
+    with pytest.raises(WeightsError, match="not a readable safetensors file"):
+        zoo.get_model("mnist_cnn", weights=str(path))
+
+
+def test_weights_for_another_architecture_are_refused(tmp_path):
+    path = tmp_path / "other.safetensors"
+    save_file({"encoder.weight": torch.zeros(3, 3)}, str(path))
+    with pytest.raises(WeightsError, match="do not fit MnistCNN.*missing keys.*unexpected keys"):
+        zoo.get_model("mnist_cnn", weights=str(path))
+    wide = tmp_path / "wide.safetensors"
+    save_file(zoo.get_model("mnist_cnn", n_feature=8).state_dict(), str(wide))  # no metadata: shapes decide
+    with pytest.raises(WeightsError, match="shape mismatch"):
+        zoo.get_model("mnist_cnn", weights=str(wide))
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pth", ".bin"])
+def test_pickle_checkpoints_need_an_explicit_opt_in(tmp_path, suffix):
+    model = zoo.get_model("mnist_cnn")
+    path = tmp_path / f"model{suffix}"
+    torch.save(model.state_dict(), path)
+    with pytest.raises(WeightsError, match="refusing to load pickle checkpoint"):
+        zoo.get_model("mnist_cnn", weights=str(path))
+    loaded = zoo.get_model("mnist_cnn", weights=str(path), allow_pickle=True)
+    assert torch.equal(loaded.conv1.weight, model.conv1.weight)
+
+
+def test_unknown_tags_list_the_available_weights_and_the_training_command():
+    with pytest.raises(WeightsError, match=r"no weights 'imagenet'\. Available weights: digits \(trained on digits\).*zoo train mnist_cnn"):
+        zoo.get_model("mnist_cnn", weights="imagenet")
+    with pytest.raises(WeightsError, match="does not exist"):
+        zoo.get_model("mnist_cnn", weights="missing/file.safetensors")
+    with pytest.raises(WeightsError, match="unknown weights scheme"):
+        zoo.get_model("mnist_cnn", weights="s3:bucket")
+
+
+def test_hf_uris_are_parsed_and_say_what_is_missing():
+    assert parse_hf_uri("hf://org/repo/sub/model.safetensors@v1.0") == HfWeightsURI("org/repo", "sub/model.safetensors", "v1.0")
+    assert parse_hf_uri("hf://org/repo/model.safetensors").revision is None
+    with pytest.raises(WeightsError, match="expected hf://ORG/REPO/FILE.safetensors@REVISION"):
+        parse_hf_uri("hf://org/model.pt")
+    with pytest.raises(zoo.ZooError, match="repo_id='org/repo'.*not available in this version"):
+        zoo.get_model("mnist_cnn", weights="hf://org/repo/model.safetensors@abc123")
+
+
+def test_fetch_to_cache_verifies_before_it_keeps_anything(saved, tmp_path):
+    _, path = saved
+    good = sha256_file(path)
+    cached = fetch_to_cache(path.as_uri(), good, progress=False)
+    assert sha256_file(cached) == good and cached.name == f"{good}.safetensors"
+    with pytest.raises(WeightsError, match="nothing was cached"):
+        fetch_to_cache(path.as_uri(), "f" * 64, progress=False)
+    with pytest.raises(WeightsError, match="could not download"):
+        fetch_to_cache((tmp_path / "absent.safetensors").as_uri(), "e" * 64, progress=False)
+    assert sorted(p.name for p in cached.parent.iterdir()) == [cached.name]  # no temp files, no bad file
+
+
+def test_manifest_entries_are_written_atomically_and_read_back(saved, tmp_path):
+    model, path = saved
+    manifest = tmp_path / "manifest.json"
+    write_manifest_entry(manifest, _spec_for(path, model, default=True))
+    write_manifest_entry(manifest, _spec_for(path, model, tag="second", default=True))
+    specs = read_manifest(manifest)
+    assert set(specs) == {"mnist_cnn.unit", "mnist_cnn.second"}
+    assert [s.tag for s in specs.values() if s.default] == ["second"]  # one default per arch
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    manifest.write_text('{"x.y": {"arch": "x"}}')
+    with pytest.raises(WeightsError, match="entry 'x.y' lacks"):
+        read_manifest(manifest)
+
+
+def test_shipped_manifest_matches_its_files_and_models():
+    """Like torchvision's test_extended_models: hash, parameter count and metrics block per entry."""
+    specs = read_manifest(shipped_manifest_path())
+    assert specs, "the project ships at least the digits weights"
+    for name, spec in specs.items():
+        assert set(REQUIRED_KEYS) <= set(spec.to_entry()), name
+        assert sha256_file(spec.path) == spec.sha256, name
+        model = zoo.get_model(spec.arch, weights=spec.tag)
+        assert sum(p.numel() for p in model.parameters()) == spec.num_params, name
+        assert {"split", "accuracy", "precision", "recall", "f1", "miou", "dice"} <= set(spec.metrics), name
+        assert spec.training["command"].startswith(f"zoo train {spec.arch} --data {spec.dataset}"), name
+        # No entry may claim a data set it was not trained on: the tag names the data.
+        assert spec.tag.split("_")[0] == spec.dataset, name
+        assert spec.path.stat().st_size < 2_000_000, name
+
+
+def test_pretrained_uses_the_shipped_digits_weights():
+    model = zoo.get_model("mnist_cnn", pretrained=True)
+    same = zoo.get_model("mnist_cnn.digits")
+    assert torch.equal(model.conv1.weight, same.conv1.weight)

@@ -323,20 +323,25 @@ def test_sample_dice_multiclass_per_class_pairs():
     assert sd["mean"] == pytest.approx((2 / 3 + 1 + 0 + 2 / 3) / 4, abs=1e-9)
 
 
-def test_offset_and_loop_bincount_paths_agree():
-    g = torch.Generator().manual_seed(3)
-    N = zm._LOOP_MAX_SAMPLES * 2 + 3  # one batch above the loop limit -> offset path
-    target = torch.randint(0, 4, (N, 5, 6), generator=g)
-    preds = torch.randint(0, 4, (N, 5, 6), generator=g)
-    big = Evaluator("segmentation", 4)
-    big.update(preds, target)
-    small = Evaluator("segmentation", 4)
-    for a in range(0, N, 10):  # batches of <= 10 -> per-sample loop path
-        small.update(preds[a : a + 10], target[a : a + 10])
-    assert torch.equal(big.confusion, small.confusion) and torch.equal(big.sample_state, small.sample_state)
-    ref = np.zeros((4, 4), np.int64)
+@pytest.mark.parametrize("C", [4, 17])
+def test_index_dtype_paths_agree(C):
+    """Batch sizes that put the per-sample bins in uint8, int16 and int32 index tensors agree exactly."""
+    g = torch.Generator().manual_seed(C)
+    N = 2100 if C == 4 else 130  # 2100 * 18 bins > 32767 -> int32; 130 * 291 -> int32 as well
+    target = torch.randint(0, C, (N, 2, 3), generator=g, dtype=torch.uint8)
+    preds = torch.randint(0, C, (N, 2, 3), generator=g)
+    ref = np.zeros((C, C), np.int64)
     np.add.at(ref, (target.numpy().ravel(), preds.numpy().ravel()), 1)
-    assert big.confusion.tolist() == ref.tolist()
+    states = []
+    for bs in (1, 7, 100, N):  # C=4: uint8, uint8, int16, int32 indices; C=17: int16, int16, int16, int32
+        ev = Evaluator("segmentation", C)
+        for a in range(0, N, bs):
+            ev.update(preds[a : a + bs], target[a : a + bs])
+        assert ev.confusion.tolist() == ref.tolist()
+        states.append(ev.sample_state.tolist())
+    assert all(s == states[0] for s in states)
+    assert zm._index_dtype(256) == torch.uint8 and zm._index_dtype(257) == torch.int16
+    assert zm._index_dtype(N * (C * C + 2)) == torch.int32
 
 
 @pytest.mark.parametrize("C", [3, zm._MANUAL_ARGMAX_MAX_CLASSES + 8])

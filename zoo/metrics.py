@@ -34,6 +34,18 @@ all (sample, class) pairs. Each value is rounded to a multiple of ``2**-32`` bef
 int64 accumulator (error <= 1.2e-10 per value), so the result is exact integer arithmetic and does
 not depend on batch split, update order, :meth:`Evaluator.merge` or ``all_reduce``.
 
+Report (``Evaluator.compute()``; every key always present, ``None`` = not applicable)
+==========================================================================================
+``task, num_classes, class_names, ignore_index`` -- the settings;
+``num_samples`` (samples/volumes seen) and ``total`` (elements counted after ignore);
+``accuracy, precision, recall, f1, miou, dice`` -- macro means as above; ``dice_classes`` -- the
+classes averaged into ``dice``; ``per_class: {precision, recall, f1, iou, dice}`` -- lists of C;
+``support`` -- target count per class; ``absent_classes``; ``confusion_matrix`` -- ``M`` as list of
+lists; ``positive`` -- two-class tasks only: ``{class: 1, precision, recall, f1, iou, dice}``;
+``sample_dice`` -- segmentation only: ``{mean, count, classes, empty_rule}``;
+``average_precision`` -- only with ``keep_scores=True`` (NaN when no positive target was seen).
+:func:`report_to_json` gives strict JSON (NaN -> null); :func:`format_report` a text table.
+
 Inputs
 ======
 ``target`` holds class indices (integer or bool dtype): ``[N]`` for classification,
@@ -411,20 +423,17 @@ class Evaluator:
         # ---- one bincount over (sample, target, pred)
         CC = C * C
         block = CC + 2  # per-sample bins: [neg. sentinel, C*C confusion counts, pos. sentinel]
-        nbins = (N * block if seg else block) if mode != "plain" else (N * block if seg else CC)
+        nbins = N * block if seg else (CC if mode == "plain" else block)
         if mode == "plain":
-            # every index is valid: write p + C*t straight into the narrowest dtype holding all bins
-            # (the passes are memory-bound, so uint8 indices make the add/offset/bincount passes cheap)
-            if torch.iinfo(torch.result_type(p, target)).max < CC:
-                target = target.to(torch.int32)  # e.g. uint8 target with C >= 16: p + C*t would overflow
+            # every index is valid: compute p + C*t directly in the narrowest dtype holding all bins;
+            # the passes are memory-bound, so uint8 indices make add/offset/bincount cheap. Both
+            # operands are cast first: a mixed-dtype add takes torch's slow dynamic-casting path.
             idx_dtype = _index_dtype(nbins)
         else:
-            # raw values can be far out of range (C * 255, -100 * C): compute in >= int32, clamp/mask
-            if target.dtype not in (torch.int64, torch.int32):
-                target = target.to(torch.int32)
-            idx_dtype = torch.promote_types(torch.result_type(p, target), _index_dtype(nbins))
-        idx = torch.empty(target.shape, dtype=idx_dtype, device=target.device)
-        torch.add(p, target, alpha=C, out=idx)
+            # raw values can be far out of range (C * 255, -100 * C): >= int32, then clamp/mask
+            idx_dtype = torch.promote_types(torch.promote_types(p.dtype, target.dtype), torch.int32)
+            idx_dtype = torch.promote_types(idx_dtype, _index_dtype(nbins))
+        idx = torch.add(p.to(idx_dtype), target.to(idx_dtype), alpha=C).contiguous()  # no-op unless strided
         if mode == "clamp":
             idx.clamp_(-1, CC)  # every ignored element -> -1 (negative ignore) or C*C (ignore >= C)
         elif mode == "mask":
@@ -436,10 +445,7 @@ class Evaluator:
             off = torch.arange(first, N * block, block, dtype=idx_dtype, device=idx.device).view(N, 1)
             if N > 1 or first:
                 idx.view(N, -1).add_(off)
-            counts = torch.bincount(idx.view(-1), minlength=nbins)
-            if mode == "plain":
-                counts = torch.nn.functional.pad(counts, (0, N * block - nbins)) if nbins < N * block else counts
-            counts = counts[: N * block].view(N, block)[:, first : first + CC]
+            counts = torch.bincount(idx.view(-1), minlength=nbins).view(N, block)[:, first : first + CC]
             per_sample = counts.reshape(N, C, C).to("cpu", torch.int64)
             self.confusion += per_sample.sum(0)
             self._add_sample_dice(per_sample)

@@ -12,7 +12,6 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, if not installed
 
 from sklearn.metrics import (  # noqa: E402
     average_precision_score,
@@ -61,12 +60,11 @@ def sample_dice_reference(t, p, C, valid):
     """Mean over (sample, class>=1) of per-sample Dice with the empty-target rule, by brute force."""
     vals = []
     for n in range(t.shape[0]):
-        tn, pn, vn = t[n][valid[n]], p[n][valid[n]], None
+        tn, pn = t[n][valid[n]], p[n][valid[n]]
         for c in range(1, C):
             tp = np.sum((tn == c) & (pn == c))
             den = np.sum(tn == c) + np.sum(pn == c)
             vals.append(1.0 if den == 0 else 2 * tp / den)
-        del vn
     return float(np.mean(vals)), len(vals)
 
 
@@ -416,6 +414,16 @@ def test_state_is_constant_size():
     assert ev.state_tensors()[0] is ev.confusion and ev.confusion.dtype == torch.int64
     ev.reset()
     assert int(ev.confusion.sum()) == 0 and int(ev.sample_state.sum()) == 0
+
+
+def test_inference_mode_inside_and_outside():
+    with torch.inference_mode():
+        ev = Evaluator("classification", 3)  # created in inference mode ...
+        ev.update(torch.tensor([0, 1]), torch.tensor([0, 1]))
+    ev.update(torch.tensor([2]), torch.tensor([1]))  # ... updated outside it
+    with torch.inference_mode():
+        ev.update(torch.tensor([2]), torch.tensor([2]))
+    assert ev.confusion.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
 
 
 def test_all_reduce_single_process(tmp_path):

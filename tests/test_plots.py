@@ -10,10 +10,9 @@ import torch
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)  # repo root, if the package is not installed
 
-from zoo import plots  # noqa: E402
-from zoo.metrics import Evaluator  # noqa: E402
+from zoo import plots
+from zoo.metrics import Evaluator
 
 
 def assert_png(path, directory, min_size=(200, 150)):

@@ -73,3 +73,31 @@ def test_bad_settings_are_clear_errors(tmp_path):
         train(_config(tmp_path / "b", optimizer="lion"))
     with pytest.raises(ZooError, match="no report.json"):
         export_run(tmp_path / "nothing", tag="x", manifest=tmp_path / "m.json")
+
+
+def test_two_processes_match_one_on_the_same_global_batch(tmp_path):
+    """DDP on 2 CPU processes (gloo) ends where one process ends with the same global batches."""
+    common = dict(epochs=2, batch_size=64, val_fraction=0.2, lr=0.01, optimizer="sgd")
+    single = train(_config(tmp_path / "one", **common))
+    double = train(_config(tmp_path / "two", nproc=2, **common))
+    a, b = load_file(str(single.weights)), load_file(str(double.weights))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+    assert double.test_report["confusion_matrix"] == single.test_report["confusion_matrix"]
+    assert [r["epoch"] for r in double.history] == [1, 2]
+
+
+def test_nproc_beyond_the_machine_is_refused(tmp_path):
+    with pytest.raises(ZooError, match="--nproc 4096 is more than the"):
+        train(_config(tmp_path / "x", nproc=4096))
+    with pytest.raises(ZooError, match="must be divisible by --nproc 2"):
+        train(_config(tmp_path / "x", nproc=2, batch_size=63))
+
+
+def test_schedules_label_smoothing_and_channels_last_run(tmp_path):
+    result = train(_config(tmp_path / "s", epochs=2, schedule="cosine", label_smoothing=0.1, channels_last=True, amp=True))
+    assert result.history[0]["lr"] == 1e-3 and result.history[1]["lr"] == pytest.approx(5e-4)
+    command = json.loads((tmp_path / "s" / "report.json").read_text())["command"]
+    assert "--schedule cosine --label-smoothing 0.1" in command and command.endswith("--amp --channels-last")
+    with pytest.raises(ZooError, match="unknown schedule"):
+        train(_config(tmp_path / "t", schedule="linear"))

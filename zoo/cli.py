@@ -102,9 +102,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         model=args.name, data=args.data, root=args.root, epochs=args.epochs, batch_size=args.batch_size,
         optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+        schedule=args.schedule, step_size=args.step_size, gamma=args.gamma, label_smoothing=args.label_smoothing,
+        augment=not args.no_augment, amp=args.amp, channels_last=args.channels_last,
         val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, device=args.device, out=args.out,
         resume=args.resume, model_kwargs=dict(args.model_kwargs), data_kwargs=dict(args.data_kwargs),
-        workers=args.workers, download=args.download, progress=not args.quiet,
+        workers=args.workers, nproc=args.nproc, download=args.download, progress=not args.quiet,
     )
     result = train(config)
     from zoo.metrics import format_report
@@ -234,6 +236,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--schedule", choices=("none", "cosine", "step"), default="none",
+                   help="learning-rate schedule per epoch: cosine to 0 over --epochs, or step (x --gamma every --step-size epochs)")
+    p.add_argument("--step-size", type=int, default=30, help="epochs between steps of the step schedule (default 30)")
+    p.add_argument("--gamma", type=float, default=0.1, help="factor of the step schedule (default 0.1)")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="for the cross-entropy loss (default 0)")
+    p.add_argument("--no-augment", action="store_true", help="switch off the training split's batch augmentation")
+    p.add_argument("--amp", action="store_true", help="autocast to bfloat16 (on GPU; rarely faster on CPU)")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format for 4D image models")
+    p.add_argument("--nproc", type=int, default=1, help="data-parallel processes on this machine (DDP: gloo on CPU, "
+                   "nccl on GPU); --batch-size is the global batch. Across nodes, launch with torchrun instead")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the train split held out for validation")
     p.add_argument("--patience", type=int, default=5, help="early stopping: epochs without a better validation loss (0: off)")
     p.add_argument("--seed", type=int, default=0)

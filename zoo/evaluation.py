@@ -1,4 +1,15 @@
-"""Running a model over a dataset: batching (with the in-memory fast path) and ``evaluate``."""
+"""Running a model over a dataset: batching (with the in-memory fast path), the model-side
+protocol the trainer and evaluator share, and ``evaluate``.
+
+The protocol, all optional, so any ``nn.Module`` works:
+
+* ``dataset.batch(indices, augment=False, device=None) -> (inputs, targets)``: whole-batch fast path
+  (``zoo.datasets.ImageTensorDataset``); otherwise a ``DataLoader`` is used, with ``dataset.collate_fn``
+  when the dataset has one;
+* ``model.encode_batch(raw_inputs)``: turns a batch of raw inputs (for example a list of strings)
+  into tensors, called before every forward;
+* ``model(x)`` for a tensor, ``model(*x)`` for a tuple, ``model(**x)`` for a dict of inputs.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +19,78 @@ import torch
 
 from zoo.errors import DataError
 
+#: The evaluator's task for each model task (text classifiers are scored like any classifier).
+EVALUATOR_TASK = {"classification": "classification", "text-classification": "classification", "segmentation": "segmentation"}
+
 
 def iterate_batches(
-    dataset: Any, indices: torch.Tensor, *, batch_size: int, workers: int = 0
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    dataset: Any,
+    indices: torch.Tensor,
+    *,
+    batch_size: int,
+    workers: int = 0,
+    augment: bool = False,
+    device: torch.device | str | None = None,
+) -> Iterator[tuple[Any, torch.Tensor]]:
     """Yield ``(inputs, targets)`` batches of ``dataset`` in the order of ``indices``.
 
-    Datasets with a ``batch(indices)`` method (``zoo.datasets.ImageTensorDataset``) are sliced as whole
-    tensors; any other ``Dataset`` goes through a ``DataLoader`` with ``workers`` processes.
+    Datasets with a ``batch`` method are sliced as whole tensors (on ``device``, augmented when
+    ``augment``); any other ``Dataset`` goes through a ``DataLoader`` with ``workers`` processes.
     """
     if hasattr(dataset, "batch"):
         for start in range(0, len(indices), batch_size):
-            yield dataset.batch(indices[start : start + batch_size])
+            yield dataset.batch(indices[start : start + batch_size], augment=augment, device=device)
         return
     subset = torch.utils.data.Subset(dataset, indices.tolist())
-    loader = torch.utils.data.DataLoader(subset, batch_size=batch_size, shuffle=False, num_workers=workers)
-    yield from loader
+    loader = torch.utils.data.DataLoader(
+        subset, batch_size=batch_size, shuffle=False, num_workers=workers,
+        collate_fn=getattr(dataset, "collate_fn", None), persistent_workers=False,
+        pin_memory=device is not None and torch.device(device).type == "cuda",
+    )
+    for inputs, targets in loader:
+        yield to_device(inputs, device), targets.to(device) if device is not None else targets
+
+
+def to_device(inputs: Any, device: torch.device | str | None) -> Any:
+    """Move a tensor, or the tensors in a tuple/list/dict, to ``device``; anything else is left alone."""
+    if device is None:
+        return inputs
+    if isinstance(inputs, torch.Tensor):
+        return inputs.to(device, non_blocking=True)
+    if isinstance(inputs, dict):
+        return {k: to_device(v, device) for k, v in inputs.items()}
+    if isinstance(inputs, (tuple, list)) and inputs and isinstance(inputs[0], torch.Tensor):
+        return type(inputs)(to_device(v, device) for v in inputs)
+    return inputs
+
+
+def forward(model: torch.nn.Module, inputs: Any, device: torch.device | str | None = None) -> torch.Tensor:
+    """Run ``model`` on a batch as the protocol says: encode raw inputs first, then call with a
+    tensor, a tuple (``*x``) or a dict (``**x``)."""
+    encoder = getattr(model, "encode_batch", None) or getattr(getattr(model, "module", None), "encode_batch", None)
+    if encoder is not None:
+        inputs = to_device(encoder(inputs), device)
+    if isinstance(inputs, dict):
+        return model(**inputs)
+    if isinstance(inputs, tuple):
+        return model(*inputs)
+    return model(inputs)
+
+
+def _distributed() -> tuple[int, int]:
+    """``(rank, world_size)`` when a process group is running, else ``(0, 1)``."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum ``tensor`` over the process group (through the GPU when the backend is nccl)."""
+    dist = torch.distributed
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else tensor.device
+    buffer = tensor.to(device)
+    dist.all_reduce(buffer)
+    return buffer.to(tensor.device)
 
 
 def evaluate(
@@ -40,12 +107,15 @@ def evaluate(
     keep_scores: bool = False,
     indices: torch.Tensor | None = None,
     loss_fn: Any = None,
+    autocast: bool = False,
 ) -> dict:
     """Run ``model`` over every item of ``dataset`` and return the shared evaluator's report
     (``zoo.metrics.Evaluator``): accuracy, per-class and macro precision, recall, F1, IoU and Dice.
 
     ``num_classes`` and ``class_names`` default to the dataset's ``class_names``. ``indices`` restricts
-    the run to those items (a validation subset); with ``loss_fn`` the report also holds the mean ``loss``.
+    the run to those items (a validation subset); with ``loss_fn`` the report also holds the mean
+    ``loss``. Inside a ``torch.distributed`` process group each rank scores its share of the items
+    and the evaluators' confusion matrices are summed across ranks, so every rank gets the full report.
     """
     from tqdm.auto import tqdm
 
@@ -58,19 +128,29 @@ def evaluate(
     order = torch.arange(len(dataset)) if indices is None else indices
     if len(order) == 0:
         raise DataError("cannot evaluate on an empty dataset")
-    evaluator = Evaluator(task, num_classes, threshold=threshold, class_names=class_names, keep_scores=keep_scores)
+    rank, world = _distributed()
+    order = order[rank::world]
+    evaluator = Evaluator(EVALUATOR_TASK.get(task, task), num_classes, threshold=threshold, class_names=class_names,
+                          keep_scores=keep_scores, scores="logit")
     was_training = model.training
     model.eval().to(device)
-    loss_sum = 0.0
-    with torch.inference_mode(), tqdm(total=len(order), desc="evaluate", unit="sample", disable=not progress, leave=False) as bar:
-        for inputs, targets in iterate_batches(dataset, order, batch_size=batch_size):
-            outputs, targets = model(inputs.to(device)), targets.to(device)
+    device_type = torch.device(device).type
+    totals = torch.zeros(2, dtype=torch.float64)  # loss sum, item count
+    with torch.inference_mode(), tqdm(total=len(order), desc="evaluate", unit="sample", disable=not progress or rank != 0, leave=False) as bar:
+        for inputs, targets in iterate_batches(dataset, order, batch_size=batch_size, device=device):
+            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
+                outputs = forward(model, inputs, device)
+            outputs = outputs.float()
             evaluator.update(outputs, targets)
             if loss_fn is not None:
-                loss_sum += float(loss_fn(outputs, targets)) * len(targets)
+                totals[0] += float(loss_fn(outputs, targets)) * len(targets)
+            totals[1] += len(targets)
             bar.update(len(targets))
     model.train(was_training)
+    if world > 1:
+        evaluator.all_reduce()
+        totals = all_reduce_sum(totals)
     report = evaluator.compute()
     if loss_fn is not None:
-        report["loss"] = loss_sum / len(order)
+        report["loss"] = float(totals[0] / totals[1])
     return report

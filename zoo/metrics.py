@@ -27,7 +27,8 @@ their precision is 0 if they were predicted and NaN otherwise.
 
 Per-sample Dice (segmentation only; the medical-imaging convention): for every sample ``n`` and
 every non-background class ``c >= 1`` (for a two-class task that is just the positive class 1),
-``dice_{n,c} = 2 TP / (2 TP + FP + FN)`` counted inside sample ``n`` only. Empty-target rule: an
+``dice_{n,c} = 2 TP / (2 TP + FP + FN)`` counted inside sample ``n`` only (ignored elements
+excluded). Empty-target rule: an
 empty target with an empty prediction scores 1, an empty target with a non-empty prediction scores 0
 (this follows from the formula; the 0/0 case is defined as 1). ``sample_dice.mean`` is the mean over
 all (sample, class) pairs. Each value is rounded to a multiple of ``2**-32`` before it is added to an
@@ -82,7 +83,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -225,9 +226,10 @@ class Evaluator:
         self.scores_kind = scores
         self.class_names = class_names
         self.keep_scores = bool(keep_scores)
-        self.confusion = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
-        # [num_samples, per-sample-dice fixed-point sum, per-sample-dice count]
-        self.sample_state = torch.zeros(3, dtype=torch.int64)
+        with torch.inference_mode(False):  # normal tensors: updatable inside and outside inference mode
+            self.confusion = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
+            # [num_samples, per-sample-dice fixed-point sum, per-sample-dice count]
+            self.sample_state = torch.zeros(3, dtype=torch.int64)
         self._scores: list[torch.Tensor] = []
         self._score_targets: list[torch.Tensor] = []
 

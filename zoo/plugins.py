@@ -30,7 +30,16 @@ ENTRY_POINT_GROUP = "zoo"
 #: The built-in families, registered through the same hooks as third-party plugins.
 BUILTIN_PLUGINS = (
     "zoo.models.mnist",
+    "zoo.models.vgg",
+    "zoo.models.dsconv",
+    "zoo.models.cifar_net",
+    "zoo.models.lstm",
+    "zoo.models.transformer",
+    "zoo.models.luna",
     "zoo.datasets.mnist",
+    "zoo.datasets.cifar",
+    "zoo.datasets.text",
+    "zoo.datasets.luna",
 )
 
 

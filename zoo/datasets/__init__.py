@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -31,8 +31,13 @@ class ImageTensorDataset(torch.utils.data.Dataset):
     """Images held as ``uint8 [N, C, H, W]`` with ``int64 [N]`` labels.
 
     ``dataset[i]`` returns ``(float32 [C, H, W] normalised with mean/std, int)``;
-    ``dataset.batch(indices)`` returns ``(float32 [B, C, H, W], int64 [B])`` in one vectorised step.
+    ``dataset.batch(indices, augment=False)`` returns ``(float32 [B, C, H, W], int64 [B])`` in one
+    vectorised step. ``augment``, when set (training splits), is a callable applied by
+    ``batch(..., augment=True)`` to the whole float batch in pixel units (0..255) before normalisation;
+    it may run on any device and draws from the global torch RNG, so seeded runs repeat.
     """
+
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def __init__(
         self,
@@ -65,5 +70,12 @@ class ImageTensorDataset(torch.utils.data.Dataset):
         mean, std = self.mean.to(images.device), self.std.to(images.device)
         return (images.to(torch.float32) - mean) / std
 
-    def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.normalize(self.images[indices]), self.labels[indices]
+    def batch(self, indices: torch.Tensor, augment: bool = False, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised images and labels of ``indices``; moved to ``device`` as uint8 (4x less to copy) first."""
+        images, labels = self.images[indices], self.labels[indices]
+        if device is not None:
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        images = images.to(torch.float32)
+        if augment and self.augment is not None:
+            images = self.augment(images)
+        return self.normalize(images), labels

@@ -124,25 +124,43 @@ def cmd_eval(args: argparse.Namespace) -> int:
     data_spec = get_registry().dataset(args.data)
     model = zoo.get_model(args.name, weights=args.weights, **dict(args.model_kwargs))
     dataset = zoo.get_dataset(args.data, split=args.split, root=args.root, download=args.download, **dict(args.data_kwargs))
-    report = zoo.evaluate(model, dataset, task=spec.task, num_classes=data_spec.num_classes, batch_size=args.batch_size,
-                          device=args.device, threshold=args.threshold, progress=not args.json,
-                          class_names=list(data_spec.class_names) if data_spec.class_names else None)
-    if args.plot:
-        from pathlib import Path
+    binary = data_spec.num_classes == 2
+    report, evaluator = zoo.evaluate(
+        model, dataset, task=spec.task, num_classes=data_spec.num_classes, batch_size=args.batch_size,
+        device=args.device, threshold=args.threshold, progress=not args.json, keep_scores=binary,
+        class_names=list(data_spec.class_names) if data_spec.class_names else None, return_evaluator=True,
+    )
+    if binary and args.target_recall is not None:
+        from zoo.metrics import threshold_for_recall
 
-        from zoo.plots import plot_confusion_matrix
-
-        path = plot_confusion_matrix(report, Path(args.plot) / f"{args.name}-{args.data}-confusion.png")
-        if not args.json:
-            print(f"plot: {path}")
+        report["threshold_for_recall"] = {"recall": args.target_recall, "threshold": threshold_for_recall(*evaluator.scores(), args.target_recall)}
+    plots = _eval_plots(args, report, evaluator) if args.plot else []
     if args.json:
         _print_json(report)
-    else:
-        from zoo.metrics import format_report
+        return 0
+    from zoo.metrics import format_report
 
-        print(f"{args.name} on {args.data} ({args.split} split, weights={args.weights})")
-        print(format_report(report))
+    print(f"{args.name} on {args.data} ({args.split} split, weights={args.weights})")
+    print(format_report(report))
+    if "threshold_for_recall" in report:
+        chosen = report["threshold_for_recall"]
+        print(f"threshold reaching recall {chosen['recall']}: {chosen['threshold']:.4f} (pass it as --threshold)")
+    for path in plots:
+        print(f"plot: {path}")
     return 0
+
+
+def _eval_plots(args: argparse.Namespace, report: dict, evaluator: Any) -> list[str]:
+    """The confusion matrix, and for two-class scored models the precision-recall curve."""
+    from pathlib import Path
+
+    from zoo.plots import plot_confusion_matrix, plot_precision_recall
+
+    stem = Path(args.plot) / f"{args.name}-{args.data}-{args.split}"
+    paths = [plot_confusion_matrix(report, f"{stem}-confusion.png")]
+    if evaluator.keep_scores and len(evaluator.scores()[0]):
+        paths.append(plot_precision_recall(*evaluator.scores(), f"{stem}-precision-recall.png", target_recall=args.target_recall))
+    return paths
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -263,9 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="weights tag, .safetensors path or hf:// URI (default: none, random init)")
     p.add_argument("--split", default="test", help="default test")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--threshold", type=float, default=0.5, help="decision threshold for binary models")
+    p.add_argument("--threshold", type=float, default=0.5, help="decision threshold (a probability) for two-class models")
+    p.add_argument("--target-recall", type=float, help="two-class models: also report the highest threshold that reaches this "
+                   "recall (favour recall when missing a positive costs more than a false alarm)")
     p.add_argument("--json", action="store_true", help="print only the JSON report")
-    p.add_argument("--plot", metavar="DIR", help="write PNG plots (confusion matrix) into DIR")
+    p.add_argument("--plot", metavar="DIR", help="write PNG plots into DIR: the confusion matrix (normalised per row), "
+                   "and the precision-recall curve for two-class models")
     p.set_defaults(run=cmd_eval)
 
     p = sub.add_parser("export", help="add a run's weights to a manifest", description="Copy a finished run's weights "

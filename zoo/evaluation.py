@@ -108,13 +108,15 @@ def evaluate(
     indices: torch.Tensor | None = None,
     loss_fn: Any = None,
     autocast: bool = False,
-) -> dict:
+    return_evaluator: bool = False,
+) -> dict | tuple[dict, Any]:
     """Run ``model`` over every item of ``dataset`` and return the shared evaluator's report
     (``zoo.metrics.Evaluator``): accuracy, per-class and macro precision, recall, F1, IoU and Dice.
 
     ``num_classes`` and ``class_names`` default to the dataset's ``class_names``. ``indices`` restricts
     the run to those items (a validation subset); with ``loss_fn`` the report also holds the mean
-    ``loss``. Inside a ``torch.distributed`` process group each rank scores its share of the items
+    ``loss``. ``return_evaluator=True`` returns ``(report, evaluator)``, for plots that need the
+    evaluator's kept scores (``keep_scores=True``: the precision-recall curve). Inside a ``torch.distributed`` process group each rank scores its share of the items
     and the evaluators' confusion matrices are summed across ranks, so every rank gets the full report.
     """
     from tqdm.auto import tqdm
@@ -153,4 +155,4 @@ def evaluate(
     report = evaluator.compute()
     if loss_fn is not None:
         report["loss"] = float(totals[0] / totals[1])
-    return report
+    return (report, evaluator) if return_evaluator else report

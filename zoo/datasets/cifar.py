@@ -12,6 +12,7 @@ untrusted source can run code when it is read. Only read folders you trust.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import pickle
 from pathlib import Path
@@ -26,10 +27,13 @@ from zoo.errors import DataError
 from zoo.hookspecs import hookimpl
 
 __all__ = ["cifar10", "random_crop_flip", "write_cifar10_folder", "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD",
-           "CIFAR10_FOLDER", "CIFAR10_FILES"]
+           "CIFAR10_INPUT", "CIFAR10_FOLDER", "CIFAR10_FILES"]
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+#: What the CIFAR-10 models take (their ``meta["input"]``).
+CIFAR10_INPUT = ("float32 [N, 3, 32, 32], normalised with CIFAR-10 mean (0.4914, 0.4822, 0.4465) / "
+                 "std (0.2023, 0.1994, 0.2010)")
 CIFAR10_FOLDER = "cifar-10-batches-py"
 #: The files of the official release and their md5s (as torchvision lists them). torchvision's reader
 #: wants all of them, whichever split is read.
@@ -136,36 +140,45 @@ def _find_unreadable(folder: Path) -> str:
     return f"a file in {folder} is malformed"
 
 
-def cifar10(split: str = "train", root: str | None = None, download: bool = False, *, augment: bool = True,
-            verify_md5: bool = True) -> ImageTensorDataset:
-    """CIFAR-10: 50,000 train / 10,000 test images ``[3, 32, 32]`` of 10 classes, read by torchvision's
-    ``CIFAR10`` from ``ROOT/cifar-10-batches-py`` (``ROOT`` defaults to ``$ZOO_DATA``); ``download=True`` fetches it.
-
-    The train split's ``augment`` is :func:`random_crop_flip` (``augment=False``: none, as in the course's
-    baseline); the test split is only normalised. ``verify_md5=False`` accepts CIFAR-format folders other
-    than the official release (see :func:`write_cifar10_folder`). A missing folder or file, a file whose md5
-    differs, or one that cannot be unpickled is a :class:`~zoo.errors.DataError` that names it.
-    """
-    check_split(split, ("train", "test"), "cifar10")
+@functools.cache
+def _reader() -> type:
+    """torchvision's ``CIFAR10`` with the md5s taken out of its file lists: its ``check_integrity(path,
+    md5=None)`` then only checks that each file exists. The md5s are checked once, by :func:`_check_folder`,
+    so that CIFAR-format folders other than the official release can be read with ``verify_md5=False``."""
     from torchvision.datasets import CIFAR10
 
-    class Reader(CIFAR10):
-        # torchvision's check_integrity(path, md5=None) only checks that the file exists; the md5s are
-        # checked by _check_folder, once, so that other CIFAR-format folders can be read too.
-        train_list = [[name, None] for name in CIFAR10.__dict__["train_list"] and [n for n, _ in CIFAR10.train_list]]
+    class CIFAR10Reader(CIFAR10):
+        train_list = [[name, None] for name, _ in CIFAR10.train_list]
         test_list = [[name, None] for name, _ in CIFAR10.test_list]
         meta = {**CIFAR10.meta, "md5": None}
 
+    return CIFAR10Reader
+
+
+def cifar10(split: str = "train", root: str | None = None, download: bool = False, *, verify_md5: bool = True) -> ImageTensorDataset:
+    """CIFAR-10: 50,000 train / 10,000 test images ``[3, 32, 32]`` of 10 classes, read by torchvision's
+    ``CIFAR10`` from ``ROOT/cifar-10-batches-py`` (``ROOT`` defaults to ``$ZOO_DATA``); ``download=True`` fetches it.
+
+    The train split's ``augment`` is :func:`random_crop_flip`, applied by ``batch(indices, augment=True)``
+    (``zoo train --no-augment`` switches it off); the test split has none. ``verify_md5=False`` accepts
+    CIFAR-format folders other than the official release (see :func:`write_cifar10_folder`). A missing
+    folder or file, a file whose md5 differs, or one that cannot be unpickled is a
+    :class:`~zoo.errors.DataError` that names it.
+    """
+    check_split(split, ("train", "test"), "cifar10")
     root_path = Path(root) if root is not None else default_data_root()
     folder = root_path / CIFAR10_FOLDER
-    if download:
-        try:
-            Reader(str(root_path), train=split == "train", download=True) if False else Reader.download(_Root(root_path))
+    if download and not all((folder / name).is_file() for name in CIFAR10_FILES):
+        from torchvision.datasets import CIFAR10
+        from torchvision.datasets.utils import download_and_extract_archive
+
+        try:  # the archive's md5 is checked before it is extracted
+            download_and_extract_archive(CIFAR10.url, str(root_path), filename=CIFAR10.filename, md5=CIFAR10.tgz_md5)
         except Exception as exc:  # network errors, a bad archive
             raise DataError(f"downloading CIFAR-10 into {root_path} failed: {type(exc).__name__}: {exc}") from None
     _check_folder(folder, verify_md5)
     try:
-        data = Reader(str(root_path), train=split == "train")
+        data = _reader()(str(root_path), train=split == "train")
     except Exception:  # unpickling errors, missing keys, wrong sizes: name the file instead
         raise DataError(f"CIFAR-10 folder is malformed: {_find_unreadable(folder)}") from None
     labels = torch.as_tensor(data.targets, dtype=torch.int64)
@@ -173,7 +186,8 @@ def cifar10(split: str = "train", root: str | None = None, download: bool = Fals
         raise DataError(f"CIFAR-10 folder {folder} is malformed: expected 10 class names and labels 0..9")
     images = torch.from_numpy(data.data).permute(0, 3, 1, 2).contiguous()  # torchvision holds HWC
     dataset = ImageTensorDataset(images, labels, mean=CIFAR10_MEAN, std=CIFAR10_STD, class_names=data.classes)
-    dataset.augment = random_crop_flip if split == "train" and augment else None
+    if split == "train":
+        dataset.augment = random_crop_flip
     return dataset
 
 

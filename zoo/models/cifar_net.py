@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.datasets.cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
+from zoo.datasets.cifar import CIFAR10_CLASSES, CIFAR10_INPUT
 from zoo.hookspecs import hookimpl
 from zoo.models import check_input_shape
 
@@ -52,6 +52,6 @@ def cifar_net(*, num_classes: int = 10, in_channels: int = 3) -> CifarNet:
 def register_models(register):
     register("cifar_net", cifar_net, task="classification", tags=("cifar10", "cnn", "course"),
              description="The course's LeNet-style CIFAR-10 baseline: two 5x5 conv + ReLU + 2x2 max-pool, FC 120, FC 84, FC 10.",
-             meta={"input": f"float32 [N, 3, 32, 32], normalised with CIFAR-10 mean {CIFAR10_MEAN} / std {CIFAR10_STD}",
+             meta={"input": CIFAR10_INPUT,
                    "output": "logits [N, 10]", "input_shape": (3, 32, 32), "class_names": CIFAR10_CLASSES,
-                   "recipe": "zoo train cifar_net --data cifar10 -d augment=false --epochs 10 --optimizer adam --lr 1e-3 --batch-size 64"})
+                   "recipe": "zoo train cifar_net --data cifar10 --no-augment --epochs 10 --optimizer adam --lr 1e-3 --batch-size 64"})

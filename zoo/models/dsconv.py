@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from zoo.datasets.cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
+from zoo.datasets.cifar import CIFAR10_CLASSES, CIFAR10_INPUT
 from zoo.errors import ZooError
 from zoo.hookspecs import hookimpl
 from zoo.models import check_input_shape
@@ -100,7 +100,7 @@ class DSConvNet(nn.Module):
 
 
 def dsconv_net(*, num_classes: int = 10, in_channels: int = 3, width_multiplier: float = 1.0) -> DSConvNet:
-    """MobileNet-v1-style depthwise-separable network for small images (3.2M parameters and 47M
+    """MobileNet-v1-style depthwise-separable network for small images (3.2M parameters and 46M
     multiply-adds per 32x32 image at ``width_multiplier=1``; 0.5 gives about a quarter of both).
     ``in_channels=1`` for MNIST's ``[N, 1, 28, 28]``."""
     return DSConvNet(num_classes=num_classes, in_channels=in_channels, width_multiplier=width_multiplier)
@@ -159,8 +159,7 @@ def register_models(register):
     register("dsconv_net", dsconv_net, task="classification", tags=("cifar10", "mnist", "cnn", "mobilenet"),
              description="MobileNet-v1-style depthwise-separable CNN for 32x32 (or 28x28 with in_channels=1), "
                          "with a width multiplier.",
-             meta={"input": f"float32 [N, 3, H, W] (32x32 for CIFAR-10, normalised with mean {CIFAR10_MEAN} / std "
-                            f"{CIFAR10_STD}; [N, 1, 28, 28] with in_channels=1 for MNIST)",
+             meta={"input": f"{CIFAR10_INPUT}; or [N, 1, 28, 28] (MNIST) with in_channels=1 (global pooling: any size)",
                    "output": "logits [N, 10]", "input_shape": (3, 32, 32), "class_names": CIFAR10_CLASSES,
                    "recipe": "zoo train dsconv_net --data cifar10 --epochs 200 --batch-size 128 --optimizer sgd "
-                             "--lr 0.1 --momentum 0.9 --weight-decay 5e-4 --patience 0"})
+                             "--lr 0.1 --momentum 0.9 --weight-decay 5e-4 --schedule cosine --patience 0"})

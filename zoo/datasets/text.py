@@ -1,0 +1,192 @@
+"""Labelled text for sentiment classification: ``imdb`` (the aclImdb folders) and ``reviews`` (a tiny
+hand-written corpus shipped with hubzoo, the offline default for tests and the demo).
+
+Both give ``(text: str, label: int)`` pairs with ``class_names = ("neg", "pos")``; a ``DataLoader``'s
+default collate turns a batch of them into ``(list[str], int64 [B])``, and ``dataset.batch(indices)``
+gives the same without one. Text models turn the strings into tensors themselves
+(``model.encode_batch``), so nothing here tokenizes.
+
+:func:`check_texts` is the one definition of valid text input, shared by the text models and the
+predictor: non-empty ``str``, or ``bytes`` that decode as UTF-8.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+
+from zoo.datasets import check_split, default_data_root
+from zoo.errors import DataError
+from zoo.hookspecs import hookimpl
+
+__all__ = ["TextDataset", "imdb", "reviews", "check_texts", "SENTIMENT_NAMES", "IMDB_URL", "REVIEWS_PATH"]
+
+SENTIMENT_NAMES = ("neg", "pos")
+IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+REVIEWS_PATH = Path(__file__).with_name("reviews.jsonl")
+
+
+def _decode(text: bytes, where: str) -> str:
+    try:
+        return text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = text[exc.start : exc.start + 1].hex()
+        raise DataError(
+            f"{where} is not valid UTF-8 (byte 0x{bad} at position {exc.start}); decode it with its real "
+            "encoding first, for example data.decode('latin-1') or data.decode('cp1252')"
+        ) from None
+
+
+def check_texts(texts: Any, *, what: str = "text") -> list[str]:
+    """Return ``texts`` as a list of ``str``, or raise :class:`~zoo.errors.DataError` naming the bad item.
+
+    Accepts a sequence of ``str`` or UTF-8 ``bytes``. Refused: a single string where a list is
+    expected, an empty list, empty or whitespace-only text, other types, bytes that are not UTF-8 and
+    strings holding undecodable bytes (lone surrogates from ``errors="surrogateescape"``).
+    """
+    if isinstance(texts, (str, bytes)):
+        raise DataError(f"expected a list of {what}s, got a single {type(texts).__name__}; wrap it in a list")
+    if not isinstance(texts, Iterable):
+        raise DataError(f"expected a list of {what}s, got {type(texts).__name__}")
+    out = []
+    for i, text in enumerate(texts):
+        where = f"{what} #{i}"
+        if isinstance(text, (bytes, bytearray)):
+            text = _decode(bytes(text), where)
+        elif not isinstance(text, str):
+            raise DataError(f"{where} is {type(text).__name__}, not str: {text!r:.60}")
+        if not text.strip():
+            raise DataError(f"{where} is empty: there is nothing to classify")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise DataError(
+                f"{where} holds undecodable bytes ({text[exc.start]!r} at position {exc.start}): it was decoded "
+                "with the wrong encoding; decode the raw bytes with their real encoding"
+            ) from None
+        out.append(text)
+    if not out:
+        raise DataError(f"expected at least one {what}, got an empty list")
+    return out
+
+
+class TextDataset(torch.utils.data.Dataset):
+    """Texts with integer labels: ``dataset[i] -> (str, int)``; ``dataset.batch(indices) -> (list[str], int64 [B])``."""
+
+    def __init__(self, texts: Sequence[str], labels: Sequence[int], *, class_names: Sequence[str] = SENTIMENT_NAMES) -> None:
+        if len(texts) != len(labels):
+            raise DataError(f"{len(texts)} texts but {len(labels)} labels")
+        self.texts = list(texts)
+        self.labels = torch.as_tensor(list(labels), dtype=torch.int64)
+        self.class_names = tuple(class_names)
+        if len(self.labels) and not (0 <= int(self.labels.min()) and int(self.labels.max()) < len(self.class_names)):
+            raise DataError(f"labels must lie in 0..{len(self.class_names) - 1}")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, index: int) -> tuple[str, int]:
+        return self.texts[index], int(self.labels[index])
+
+    def batch(self, indices: torch.Tensor, augment: bool = False, device: torch.device | str | None = None) -> tuple[list[str], torch.Tensor]:
+        """The texts of ``indices`` and their labels (on ``device``); ``augment`` is accepted and ignored."""
+        labels = self.labels[indices]
+        return [self.texts[i] for i in indices.tolist()], labels.to(device) if device is not None else labels
+
+
+def _find_imdb(root: Path) -> Path | None:
+    for candidate in (root / "aclImdb", root):
+        if (candidate / "train" / "pos").is_dir() and (candidate / "test" / "pos").is_dir():
+            return candidate
+    return None
+
+
+def _download_imdb(root: Path) -> None:
+    """Fetch the aclImdb tarball into ``root`` (through a temporary file) and extract it there."""
+    root.mkdir(parents=True, exist_ok=True)
+    tarball = root / "aclImdb_v1.tar.gz"
+    if not tarball.exists():
+        tmp = tarball.with_name(tarball.name + ".part")
+        try:
+            with urllib.request.urlopen(IMDB_URL, timeout=60) as response, open(tmp, "wb") as out:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise DataError(f"could not download IMDB from {IMDB_URL}: {exc}") from None
+        tmp.replace(tarball)
+    try:
+        with tarfile.open(tarball) as archive:
+            if not hasattr(tarfile, "data_filter"):  # Python < 3.10.12 / 3.11.4
+                raise DataError(f"extracting {tarball} safely needs Python >= 3.11.4; extract it by hand into {root}")
+            archive.extractall(root, filter="data")  # refuses absolute paths and links out of root
+    except (tarfile.TarError, OSError) as exc:
+        raise DataError(f"{tarball} is not a readable tarball ({exc}); delete it and download again") from None
+
+
+def imdb(split: str = "train", root: str | None = None, download: bool = False) -> TextDataset:
+    """The IMDB movie-review sentiment set (Maas et al. 2011): 25,000 ``train`` / 25,000 ``test`` reviews,
+    balanced, read from the aclImdb layout ``ROOT/aclImdb/{train,test}/{pos,neg}/*.txt`` (``ROOT`` may
+    also be the ``aclImdb`` folder itself). ``download=True`` fetches and extracts the 84 MB tarball
+    from Stanford into ``ROOT``. The unlabelled ``unsup`` folder is not read. Label 0 is ``neg``, 1 ``pos``;
+    files are read in sorted order, so the dataset's order is fixed.
+    """
+    check_split(split, ("train", "test"), "imdb")
+    root_path = Path(root).expanduser() if root is not None else default_data_root()
+    folder = _find_imdb(root_path)
+    if folder is None and download:
+        _download_imdb(root_path)
+        folder = _find_imdb(root_path)
+    if folder is None:
+        raise DataError(
+            f"IMDB not found under {root_path}: expected {root_path}/aclImdb/{split}/pos/*.txt and .../neg/*.txt. "
+            f"Pass download=True (--download) when online, or --root DIR with the extracted {IMDB_URL.rsplit('/', 1)[-1]}."
+        )
+    texts, labels = [], []
+    for label, name in enumerate(SENTIMENT_NAMES):
+        files = sorted((folder / split / name).glob("*.txt"))
+        if not files:
+            raise DataError(f"IMDB folder {folder / split / name} holds no .txt files")
+        for path in files:
+            texts.append(_decode(path.read_bytes(), f"IMDB file {path}"))
+            labels.append(label)
+    return TextDataset(texts, labels)
+
+
+def _read_reviews(path: Path) -> list[dict[str, Any]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise DataError(f"the reviews corpus {path} is missing from this installation (package data)") from None
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def reviews(split: str = "train", root: str | None = None, download: bool = False) -> TextDataset:
+    """``reviews``: a tiny English movie-review corpus hand-written for hubzoo and shipped with it
+    (``zoo/datasets/reviews.jsonl``), the offline stand-in for IMDB in tests and demos.
+
+    400 short reviews (one to four sentences), balanced: ``train`` 300 (150 neg / 150 pos) and ``test``
+    100 (50 / 50), a fixed split stored in the file. They were written for this project, not
+    collected from anywhere, so they are far easier and more uniform than real reviews: numbers on it
+    say that a pipeline works, not how good a model is. ``root`` and ``download`` are accepted for a
+    uniform signature and ignored.
+    """
+    check_split(split, ("train", "test"), "reviews")
+    rows = [r for r in _read_reviews(REVIEWS_PATH) if r["split"] == split]
+    return TextDataset([r["text"] for r in rows], [int(r["label"]) for r in rows])
+
+
+_META = {"input": "str (one review)", "output": "label 0 = neg, 1 = pos"}
+
+
+@hookimpl
+def register_datasets(register):
+    register("imdb", imdb, task="text-classification", num_classes=2, class_names=SENTIMENT_NAMES, meta=_META,
+             description="IMDB movie reviews, 25,000 train / 25,000 test (aclImdb folders; download=True when online)")
+    register("reviews", reviews, task="text-classification", num_classes=2, class_names=SENTIMENT_NAMES, meta=_META,
+             description="400 short hand-written movie reviews shipped with hubzoo (300 train / 100 test, balanced; offline)")

@@ -17,6 +17,8 @@ def _isolated_homes(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("zoo_home")
     monkeypatch.setenv("ZOO_HOME", str(home))
     monkeypatch.setenv("ZOO_DATA", str(home / "data"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no test may reach the network
+    monkeypatch.setenv("HF_HOME", str(home / "hf"))
     monkeypatch.delenv("ZOO_STRICT_PLUGINS", raising=False)
     monkeypatch.delenv("ZOO_DISABLE_PLUGINS", raising=False)
 

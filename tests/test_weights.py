@@ -120,7 +120,8 @@ def test_hf_uris_are_parsed_and_say_what_is_missing():
     assert parse_hf_uri("hf://org/repo/model.safetensors").revision is None
     with pytest.raises(WeightsError, match="expected hf://ORG/REPO/FILE.safetensors@REVISION"):
         parse_hf_uri("hf://org/model.pt")
-    with pytest.raises(zoo.ZooError, match="repo_id='org/repo'.*not available in this version"):
+    assert parse_hf_uri(f"hf://org/repo/m.safetensors@v2#sha256={'a' * 64}").sha256 == "a" * 64
+    with pytest.raises(WeightsError, match="org/repo@abc123: it is not in the Hub cache"):
         zoo.get_model("mnist_cnn", weights="hf://org/repo/model.safetensors@abc123")
 
 

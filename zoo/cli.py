@@ -1,4 +1,5 @@
-"""The ``zoo`` command: list, info, datasets, plugins, train, eval, export, verify, demo.
+"""The ``zoo`` command: list, info, datasets, plugins, train, eval, export, verify, publish, pull,
+bundle, unbundle, demo.
 
 Every error that hubzoo raises on purpose is printed as one line on stderr with exit status 2;
 ``--debug`` (before the sub-command) shows the traceback instead.
@@ -189,6 +190,41 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from zoo.hub import publish
+
+    where = publish(args.name, args.weights, repo_id=args.repo_id, revision=args.revision, private=args.private, dry_run=args.dry_run)
+    print(f"staged {args.name} in {where} (nothing uploaded)" if args.dry_run else f"published {args.name}: {where}")
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    import zoo
+    from zoo.weights import parse_hf_uri
+
+    from zoo.hub import fetch
+
+    path = fetch(parse_hf_uri(args.weights))
+    zoo.get_model(args.name, weights=str(path))  # proves the file fits the architecture
+    print(f"ok {args.weights}\n   {path}")
+    return 0
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from zoo.hub import bundle
+
+    print(f"wrote {bundle(args.models, args.out)}")
+    return 0
+
+
+def cmd_unbundle(args: argparse.Namespace) -> int:
+    from zoo.hub import unbundle, user_manifest_path
+
+    names = unbundle(args.bundle)
+    print(f"imported {', '.join(names)} into {user_manifest_path().parent}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from zoo.demo import run_demo
 
@@ -301,6 +337,35 @@ def build_parser() -> argparse.ArgumentParser:
                        "weights file and check its pinned sha256; exit 1 if any fails.")
     p.add_argument("name", nargs="?", help="only this model")
     p.set_defaults(run=cmd_verify)
+
+    p = sub.add_parser("publish", help="publish weights to the Hugging Face Hub", description="Stage model.safetensors, "
+                       "config.json, side files and a model card with the evaluator's metrics, then upload them in one "
+                       "commit. The token comes from HF_TOKEN or `huggingface-cli login` and is never printed.")
+    p.add_argument("name", help="registered model name")
+    p.add_argument("--weights", required=True, help="a weights tag of the model, or a run's model.safetensors (report.json beside it)")
+    p.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub")
+    p.add_argument("--revision", help="branch to commit to (created if missing; default main)")
+    p.add_argument("--private", action="store_true", help="create the repository as private")
+    p.add_argument("--dry-run", metavar="DIR", help="write the folder into DIR and upload nothing")
+    p.set_defaults(run=cmd_publish)
+
+    p = sub.add_parser("pull", help="fetch hf:// weights into the cache and verify them", description="Download "
+                       "hf://ORG/REPO/FILE.safetensors@REVISION[#sha256=HEX] into the Hugging Face cache (no request "
+                       "when a commit-hash revision is cached), check its sha256 and that it fits the model.")
+    p.add_argument("name", help="registered model name")
+    p.add_argument("--weights", required=True, metavar="URI")
+    p.set_defaults(run=cmd_pull)
+
+    p = sub.add_parser("bundle", help="pack registered weights for an air-gapped machine", description="Write a tar "
+                       "with the chosen models' weights and manifest entries; `zoo unbundle` imports it elsewhere.")
+    p.add_argument("out", help="the .tar to write")
+    p.add_argument("models", nargs="+", help="model names")
+    p.set_defaults(run=cmd_bundle)
+
+    p = sub.add_parser("unbundle", help="import a bundle into the local weights cache", description="Import a `zoo "
+                       "bundle` tar into $ZOO_HOME/weights; every file is checked against its pinned sha256 first.")
+    p.add_argument("bundle")
+    p.set_defaults(run=cmd_unbundle)
 
     p = sub.add_parser("demo", help="offline end-to-end demo", description="Train mnist_cnn on the bundled digits, "
                        "evaluate it, save and reload the weights through torch.hub, and predict a few digits.")

@@ -130,7 +130,24 @@ def build_registry(
                 continue
             info.hooks.append(hook_name)
             _call_one_hook(registry, info, impls[plugin_name].function, make_spec, kind, fail)
+    _add_user_weights(registry)
     return registry
+
+
+def _add_user_weights(registry: LoadedRegistry) -> None:
+    """Attach the weights ``zoo unbundle`` imported (``$ZOO_HOME/weights/manifest.json``) to their models."""
+    import dataclasses
+
+    from zoo.hub import user_manifest_path
+    from zoo.weights import read_manifest
+
+    path = user_manifest_path()
+    if not path.is_file():
+        return
+    for spec in read_manifest(path).values():
+        model = registry.models.get(spec.arch)
+        if model is not None and spec.tag not in model.weights:
+            registry.models[spec.arch] = dataclasses.replace(model, weights={**model.weights, spec.tag: dataclasses.replace(spec, default=False)})
 
 
 def _call_one_hook(registry: LoadedRegistry, info: PluginInfo, hook: Any, make_spec: Any, kind: str, fail: Any) -> None:

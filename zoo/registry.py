@@ -234,7 +234,7 @@ def build_model(
     """Build the model ``spec`` describes and load ``weights`` into it (see ``zoo.weights`` for what
     ``weights`` may be). Weights that need particular builder arguments bring them along; passing a
     different value for one of those is an error."""
-    from zoo.weights import HfWeightsURI, apply_state_dict, load_state_dict, read_metadata, resolve_weights
+    from zoo.weights import HfWeightsURI, LocalWeights, apply_state_dict, load_state_dict, read_metadata, resolve_weights
 
     if weights is None and pretrained:
         weights = True
@@ -242,11 +242,9 @@ def build_model(
         return spec.resolve_factory()(**kwargs)
     resolved = resolve_weights(spec.name, spec.weights, weights, recipe=spec.meta.get("recipe"), allow_pickle=allow_pickle)
     if isinstance(resolved, HfWeightsURI):
-        raise ZooError(
-            f"weights {weights!r} name repo_id={resolved.repo_id!r}, file={resolved.filename!r}, "
-            f"revision={resolved.revision!r}, but fetching from the Hugging Face Hub is not available in this "
-            "version of hubzoo; download the file and pass its local path instead"
-        )
+        from zoo.hub import fetch
+
+        resolved = LocalWeights(fetch(resolved, progress=progress))
     if isinstance(resolved, WeightsSpec):
         label, needed = resolved.name, dict(resolved.model_kwargs)
     else:  # a local file: hubzoo's own files name their architecture and builder arguments

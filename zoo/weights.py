@@ -156,16 +156,21 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 # ---------------------------------------------------------------------------------------------- URIs
 
-_HF_URI = re.compile(r"^hf://(?P<org>[A-Za-z0-9][\w.-]*)/(?P<repo>[\w.-]+)/(?P<file>[^@]+?)(?:@(?P<revision>[\w./-]+))?$")
+_HF_URI = re.compile(
+    r"^hf://(?P<org>[A-Za-z0-9][\w.-]*)/(?P<repo>[\w.-]+)/(?P<file>[^@#]+?)"
+    r"(?:@(?P<revision>[\w./-]+))?(?:#sha256=(?P<sha256>[0-9a-f]{64}))?$"
+)
 
 
 @dataclass(frozen=True)
 class HfWeightsURI:
-    """``hf://org/repo/path/in/repo.safetensors@revision`` split into its parts."""
+    """``hf://org/repo/path/in/repo.safetensors@revision#sha256=HEX`` split into its parts (the
+    revision and the pinned sha256 are optional)."""
 
     repo_id: str
     filename: str
     revision: str | None
+    sha256: str | None = None
 
 
 def parse_hf_uri(uri: str) -> HfWeightsURI:
@@ -173,9 +178,9 @@ def parse_hf_uri(uri: str) -> HfWeightsURI:
     if not match or not match["file"].endswith(".safetensors"):
         raise WeightsError(
             f"cannot parse weights URI {uri!r}: expected hf://ORG/REPO/FILE.safetensors@REVISION "
-            "(the revision, a commit hash or tag, is optional but pins what you get)"
+            "(the revision, a commit hash or tag, is optional but pins what you get; #sha256=HEX may follow)"
         )
-    return HfWeightsURI(f"{match['org']}/{match['repo']}", match["file"], match["revision"])
+    return HfWeightsURI(f"{match['org']}/{match['repo']}", match["file"], match["revision"], match["sha256"])
 
 
 @dataclass(frozen=True)
@@ -262,7 +267,12 @@ def load_state_dict(source: WeightsSpec | LocalWeights, *, progress: bool = True
         if not path.is_file():
             if not source.url:
                 raise WeightsError(f"weights {source.name}: file {path} is missing and the entry has no url")
-            path = fetch_to_cache(source.url, source.sha256, progress=progress)
+            if source.url.startswith("hf://"):
+                from zoo.hub import fetch
+
+                path = fetch(parse_hf_uri(source.url), sha256=source.sha256, progress=progress)
+            else:
+                path = fetch_to_cache(source.url, source.sha256, progress=progress)
         actual = sha256_file(path)
         if actual != source.sha256:
             raise WeightsError(

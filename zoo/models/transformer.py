@@ -8,13 +8,13 @@ trainer and evaluator treat it like any classifier; ``transformers`` is imported
 Long texts. BERT reads at most 512 positions, [CLS] and [SEP] included. ``long_text`` picks what to do
 with a longer text (``B = max_length - specials`` body tokens fit in one window):
 
-* ``"head_tail"`` (default): the first ``head_tokens`` (default 128, or ``B // 4`` when ``B < 256``) and
-  the last ``B - head_tokens`` (382 for BERT) tokens, the best of the truncation methods on IMDB in Sun et al., "How to Fine-Tune BERT for Text
-  Classification?" (2019): a review's opening and its verdict at the end are kept;
+* ``"head_tail"`` (default): the first ``head_tokens`` (128; ``B // 4`` when ``B < 256``) and the last
+  ``B - head_tokens`` (382 for BERT) tokens, the best of the truncation methods on IMDB in Sun et al.,
+  "How to Fine-Tune BERT for Text Classification?" (2019): a review's opening and its verdict are kept;
 * ``"truncate"``: the first ``B`` tokens;
-* ``"sliding"``: windows of ``B`` tokens starting every ``stride`` tokens (default ``B // 2``, 255 for BERT), the last one aligned with
-  the end of the text; the class probabilities are averaged over a text's windows. It reads every
-  token, at the cost of one forward pass per window.
+* ``"sliding"``: windows of ``B`` tokens starting every ``stride`` tokens (default ``B // 2``, 255 for
+  BERT), the last one aligned with the end of the text; the class probabilities are averaged over a
+  text's windows. It reads every token, at the cost of one forward pass per window.
 
 Texts that fit in one window get the same input under all three.
 

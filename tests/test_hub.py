@@ -1,0 +1,169 @@
+"""Publishing (staged folder, card, the two Hub calls) and fetching hf:// weights offline from a Hub
+cache laid out as huggingface_hub lays it out (models--org--name/{blobs,refs,snapshots})."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tarfile
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import zoo
+from zoo.errors import WeightsError, ZooError
+from zoo.hub import bundle, fetch, publish, stage, unbundle
+from zoo.weights import parse_hf_uri, sha256_file
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def hf_cache(tmp_path, monkeypatch):
+    """An offline Hub cache holding a staged mnist_cnn folder as repo me/mnist-cnn at COMMIT (tag v1)."""
+    import huggingface_hub.constants as hf_constants
+
+    cache = tmp_path / "hf" / "hub"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    staged = stage("mnist_cnn", "digits", tmp_path / "staged", repo_id="me/mnist-cnn")
+    repo = cache / "models--me--mnist-cnn"
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(COMMIT)
+    (repo / "refs" / "v1").write_text(COMMIT)
+    snapshot = repo / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    for item in staged.iterdir():
+        digest = sha256_file(item)  # LFS blobs are named by their sha256
+        shutil.copy(item, repo / "blobs" / digest)
+        (snapshot / item.name).symlink_to(f"../../blobs/{digest}")
+    return repo
+
+
+def test_staged_folder_loads_back(tmp_path):
+    from huggingface_hub import ModelCard
+
+    out = stage("mnist_cnn", "digits", tmp_path / "out", repo_id="me/mnist-cnn")
+    weights = load_file(str(out / "model.safetensors"))
+    assert torch.equal(weights["conv1.weight"], zoo.get_model("mnist_cnn.digits").conv1.weight)
+    config = json.loads((out / "config.json").read_text())
+    assert config["n_feature"] == 32 and config["zoo"]["model"] == "mnist_cnn" and config["zoo"]["class_names"][3] == "3"
+    card = ModelCard.load(out / "README.md")
+    assert card.data.library_name == "hubzoo" and "mnist" not in card.data.tags
+    results = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert results["accuracy"] >= 0.97 and card.data.eval_results[0].dataset_name == "digits"
+    assert "zoo train mnist_cnn --data digits" in card.text
+
+
+def test_staged_folder_follows_the_pytorch_mixin_convention(tmp_path):
+    """Someone who never heard of hubzoo: a PyTorchModelHubMixin class with the same __init__ loads it."""
+    from huggingface_hub import PyTorchModelHubMixin
+
+    from zoo.models.mnist import MnistCNN
+
+    class Loader(MnistCNN, PyTorchModelHubMixin):
+        pass
+
+    out = stage("mnist_cnn", "digits", tmp_path / "out")
+    model = Loader.from_pretrained(str(out))
+    assert model.conv1.out_channels == 32
+    assert torch.equal(model.fc2.bias, zoo.get_model("mnist_cnn.digits").fc2.bias)
+
+
+def test_publish_refuses_weights_without_metrics_or_training_record(tmp_path):
+    from zoo.weights import save_state_dict
+
+    bare = tmp_path / "bare" / "model.safetensors"
+    save_state_dict(zoo.get_model("mnist_cnn"), bare)
+    with pytest.raises(ZooError, match="no training record"):
+        publish("mnist_cnn", str(bare), repo_id="me/x", dry_run=tmp_path / "out")
+    with pytest.raises(ZooError, match="not of the form ORG/NAME"):
+        publish("mnist_cnn", "digits", repo_id="no-slash", dry_run=tmp_path / "out")
+
+
+def test_publish_makes_one_create_repo_and_one_upload(monkeypatch, capsys):
+    import huggingface_hub
+
+    calls = []
+
+    class FakeApi:
+        def __init__(self, token=None):
+            calls.append(("init", token))
+
+        def create_repo(self, repo_id, private=False, exist_ok=False):
+            calls.append(("create_repo", repo_id, private, exist_ok))
+
+        def upload_folder(self, folder_path, repo_id, revision=None, commit_message=""):
+            calls.append(("upload_folder", repo_id, sorted(p.name for p in __import__("pathlib").Path(folder_path).iterdir())))
+            return "https://huggingface.co/me/m/commit/abc"
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    url = publish("mnist_cnn", "digits", repo_id="me/m", token="hf_secret_token")
+    assert url.endswith("/commit/abc")
+    assert calls == [("init", "hf_secret_token"), ("create_repo", "me/m", False, True),
+                     ("upload_folder", "me/m", ["README.md", "config.json", "model.safetensors"])]
+    assert "hf_secret_token" not in capsys.readouterr().out
+
+
+def test_fetch_offline_from_the_hub_cache(hf_cache):
+    uri = f"hf://me/mnist-cnn/model.safetensors@{COMMIT}"
+    model = zoo.get_model("mnist_cnn", weights=uri)
+    assert model.conv1.out_channels == 32  # the builder arguments travel in the file's metadata
+    assert torch.equal(model.conv1.weight, zoo.get_model("mnist_cnn.digits").conv1.weight)
+    assert fetch(parse_hf_uri("hf://me/mnist-cnn/model.safetensors@v1")).is_file()  # a tag, resolved from refs/
+
+
+def test_fetch_failure_paths(hf_cache):
+    with pytest.raises(WeightsError, match="has sha256 .* expected 000"):
+        zoo.get_model("mnist_cnn", weights=f"hf://me/mnist-cnn/model.safetensors@{COMMIT}#sha256={'0' * 64}")
+    with pytest.raises(WeightsError, match="not in the Hub cache"):
+        fetch(parse_hf_uri(f"hf://me/mnist-cnn/other.safetensors@{COMMIT}"))
+    with pytest.raises(WeightsError, match="not in the Hub cache"):
+        fetch(parse_hf_uri("hf://me/mnist-cnn/model.safetensors@v2"))  # unknown revision, network off
+    with pytest.raises(WeightsError, match="not in the Hub cache"):
+        fetch(parse_hf_uri("hf://someone/else/model.safetensors"))
+    blob = (hf_cache / "snapshots" / COMMIT / "model.safetensors").resolve()
+    blob.write_bytes(blob.read_bytes()[:-10])  # a damaged cached file is never trusted
+    with pytest.raises(WeightsError, match="corrupt or the file was replaced"):
+        zoo.get_model("mnist_cnn", weights=f"hf://me/mnist-cnn/model.safetensors@{COMMIT}")
+
+
+def test_bundle_round_trip_for_an_air_gapped_machine(tmp_path, monkeypatch):
+    path = bundle(["mnist_cnn", "mnist_mlp"], tmp_path / "zoo.tar")
+    with tarfile.open(path) as tar:
+        assert sorted(tar.getnames()) == ["manifest.json", "mnist_cnn.digits.safetensors", "mnist_mlp.digits.safetensors"]
+    names = unbundle(path)
+    assert names == ["mnist_cnn.digits", "mnist_mlp.digits"]
+    from zoo.hub import user_manifest_path
+
+    assert user_manifest_path().is_file()
+    bad = tmp_path / "bad.tar"
+    with tarfile.open(path) as src, tarfile.open(bad, "w") as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member).read()
+            if member.name.endswith(".safetensors"):
+                data = data[:-5]
+            member.size = len(data)
+            dst.addfile(member, __import__("io").BytesIO(data))
+    with pytest.raises(WeightsError, match="does not match its sha256; nothing imported"):
+        unbundle(bad)
+
+
+def test_unbundled_weights_appear_on_their_models(tmp_path, monkeypatch):
+    """Weights imported from a bundle under another tag are found by the registry."""
+    from zoo.hub import user_manifest_path
+    from zoo.plugins import build_registry
+    from zoo.weights import WeightsSpec, read_manifest, shipped_manifest_path, write_manifest_entry
+
+    shipped = read_manifest(shipped_manifest_path())["mnist_mlp.digits"]
+    user_manifest_path().parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shipped.path, user_manifest_path().parent / "copy.safetensors")
+    write_manifest_entry(user_manifest_path(), WeightsSpec(**{**shipped.__dict__, "tag": "digits_copy", "file": "copy.safetensors",
+                                                              "base_dir": str(user_manifest_path().parent)}))
+    registry = build_registry(use_entry_points=False)
+    assert set(registry.model("mnist_mlp").weights) == {"digits", "digits_copy"}
+    assert hashlib.sha256((user_manifest_path().parent / "copy.safetensors").read_bytes()).hexdigest() == shipped.sha256

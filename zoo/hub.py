@@ -1,0 +1,272 @@
+"""Publishing weights to the Hugging Face Hub, fetching them back, and bundles for air-gapped machines.
+
+``huggingface_hub`` (the ``hub`` extra) is imported inside the functions that need it.
+
+* :func:`stage` writes what gets published: ``model.safetensors``, ``config.json`` (the registry name,
+  builder arguments, class names, input description, preprocessing; its top-level keys are the
+  builder arguments, so ``PyTorchModelHubMixin``-style loaders work too), the model's side files
+  (``tokenizer.json``) and a ``README.md`` model card whose front matter holds the evaluator's metrics
+  in the Hub's ``model-index`` format. :func:`publish` stages into a temporary folder and makes one
+  ``create_repo(exist_ok=True)`` and one ``upload_folder`` commit.
+* :func:`fetch` resolves ``hf://org/repo/file.safetensors@revision`` through ``hf_hub_download``
+  (the Hub's own cache; with a commit-hash revision and the file cached, no request is made) and
+  checks the sha256: the pinned one (``#sha256=...`` on the URI, or the manifest's), else the
+  LFS hash that names the cached blob.
+* :func:`bundle` / :func:`unbundle` carry weights, configs and manifest entries to a machine without network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import WeightsError, ZooError
+from zoo.weights import (
+    HfWeightsURI,
+    WeightsSpec,
+    atomic_write_bytes,
+    cache_dir,
+    read_manifest,
+    sha256_file,
+    write_manifest_entry,
+)
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: What a model card's model-index calls each task.
+_HUB_TASK = {"classification": "image-classification", "segmentation": "image-segmentation", "text-classification": "text-classification"}
+
+
+def _hf():
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise ZooError("the Hugging Face Hub needs the 'hub' extra: pip install 'hubzoo[hub]'") from None
+    return huggingface_hub
+
+
+def check_repo_id(repo_id: str) -> str:
+    if not isinstance(repo_id, str) or not _REPO_ID.match(repo_id) or ".." in repo_id:
+        raise ZooError(f"repo id {repo_id!r} is not of the form ORG/NAME (letters, digits, '-', '_', '.')")
+    return repo_id
+
+
+# --------------------------------------------------------------------------------------- fetching
+
+
+def fetch(uri: HfWeightsURI, *, sha256: str | None = None, progress: bool = True) -> Path:
+    """Download (or find in the Hub cache) the file ``uri`` names and check its sha256.
+
+    ``sha256`` (or the URI's own pin) wins; without a pin the file must hash to the name of its
+    cached blob, which for files stored with Git LFS is their sha256.
+    """
+    hf = _hf()
+    from huggingface_hub import errors
+
+    if not progress:
+        hf.utils.disable_progress_bars()
+    try:
+        path = Path(hf.hf_hub_download(uri.repo_id, uri.filename, revision=uri.revision))
+    except (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled) as exc:  # before EntryNotFoundError, its base
+        raise WeightsError(
+            f"cannot get {uri.filename} from {uri.repo_id}@{uri.revision or 'main'}: it is not in the Hub cache "
+            f"and the Hub cannot be reached ({type(exc).__name__}). Fetch it once online, or `zoo unbundle` a bundle."
+        ) from None
+    except errors.RevisionNotFoundError:
+        raise WeightsError(f"revision {uri.revision!r} does not exist in {uri.repo_id}") from None
+    except errors.RepositoryNotFoundError:
+        raise WeightsError(f"repository {uri.repo_id} does not exist on the Hub (or is private: set HF_TOKEN)") from None
+    except errors.EntryNotFoundError:
+        raise WeightsError(f"{uri.repo_id}@{uri.revision or 'main'} has no file {uri.filename}") from None
+    except OSError as exc:
+        raise WeightsError(
+            f"cannot get {uri.filename} from {uri.repo_id}@{uri.revision or 'main'}: it is not in the Hub cache "
+            f"and the Hub cannot be reached ({type(exc).__name__}). Fetch it once online, or `zoo unbundle` a bundle."
+        ) from None
+    expected = sha256 or uri.sha256
+    actual = sha256_file(path)
+    if expected is None:
+        blob = Path(os.path.realpath(path)).name
+        if not _SHA256.match(blob):
+            raise WeightsError(f"{uri.repo_id}/{uri.filename} has no pinned sha256 and is not an LFS file; pin one with #sha256=...")
+        expected = blob
+    if actual != expected:
+        raise WeightsError(
+            f"{uri.repo_id}/{uri.filename}@{uri.revision or 'main'} has sha256 {actual}, expected {expected}: "
+            "the download is corrupt or the file was replaced; nothing was loaded"
+        )
+    return path
+
+
+# ------------------------------------------------------------------------------------- publishing
+
+
+def _weights_record(name: str, weights: Any) -> tuple[Path, dict[str, Any], dict[str, Any], dict[str, Any], str]:
+    """``(file, model_kwargs, metrics, training, dataset)`` for a registered tag or a run's weights file."""
+    from zoo.plugins import get_registry
+    from zoo.weights import LocalWeights, resolve_weights
+
+    spec = get_registry().model(name)
+    resolved = resolve_weights(name, spec.weights, weights)
+    if isinstance(resolved, WeightsSpec):
+        if not resolved.path.is_file():
+            raise ZooError(f"weights {resolved.name}: {resolved.path} is not on this machine")
+        return resolved.path, dict(resolved.model_kwargs), dict(resolved.metrics), dict(resolved.training), resolved.dataset
+    if not isinstance(resolved, LocalWeights):
+        raise ZooError("publish takes a registered weights tag or a local .safetensors file, not an hf:// URI")
+    report_path = resolved.path.parent / "report.json"
+    if not report_path.is_file():
+        raise ZooError(
+            f"refusing to publish {resolved.path}: no training record beside it (report.json from `zoo train`), "
+            "so the card could state neither metrics nor the command that made the weights"
+        )
+    report = json.loads(report_path.read_text())
+    if report.get("model") != name:
+        raise ZooError(f"{resolved.path} was trained for {report.get('model')!r}, not {name!r}")
+    from zoo.train import MANIFEST_METRICS
+
+    metrics = {"split": report["split"], **{k: report["metrics"].get(k) for k in MANIFEST_METRICS}}
+    training = {"command": report["command"], "epochs_run": report["epochs_run"], **report.get("versions", {})}
+    return resolved.path, dict(report.get("model_kwargs", {})), metrics, training, report["dataset"]
+
+
+def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None = None) -> Path:
+    """Write the folder :func:`publish` uploads into ``out_dir`` and return it (see the module doc)."""
+    import zoo
+    from zoo.plugins import get_registry
+
+    spec = get_registry().model(name)
+    weights_file, model_kwargs, metrics, training, dataset = _weights_record(name, weights)
+    numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "split"}
+    if not numbers:
+        raise ZooError(f"refusing to publish {name}: its weights have no evaluator metrics")
+    if not training.get("command"):
+        raise ZooError(f"refusing to publish {name}: its weights have no training command")
+    model = zoo.get_model(name, weights=str(weights_file)) if weights_file.suffix == ".safetensors" else None
+    data_spec = get_registry().datasets.get(dataset)
+    class_names = list(data_spec.class_names) if data_spec and data_spec.class_names else None
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(weights_file, out / "model.safetensors")
+    if model is not None and hasattr(model, "save_assets"):
+        model.save_assets(out)
+    config = {
+        **model_kwargs,  # top level: what PyTorchModelHubMixin-style loaders pass to the model's __init__
+        "zoo": {"model": name, "model_kwargs": model_kwargs, "task": spec.task, "dataset": dataset,
+                "class_names": class_names, "input": spec.meta.get("input"), "output": spec.meta.get("output"),
+                "preprocessing": spec.meta.get("preprocessing"), "sha256": sha256_file(out / "model.safetensors"),
+                "library": "hubzoo", "load": f'zoo.get_model("{name}", weights="hf://{repo_id or "ORG/NAME"}/model.safetensors@REVISION")'},
+    }
+    atomic_write_bytes(out / "config.json", (json.dumps(config, indent=2) + "\n").encode())
+    atomic_write_bytes(out / "README.md", model_card(spec, repo_id or f"hubzoo/{name}", dataset, metrics, training).encode())
+    return out
+
+
+def model_card(spec: Any, repo_id: str, dataset: str, metrics: dict[str, Any], training: dict[str, Any]) -> str:
+    """A README.md with ``model-index`` front matter (``huggingface_hub.ModelCardData``) and a body
+    that says what the model is, the data, the command and the metrics."""
+    _hf()
+    from huggingface_hub import EvalResult, ModelCardData
+
+    split = metrics.get("split", "test")
+    results = [
+        EvalResult(task_type=_HUB_TASK.get(spec.task, spec.task), dataset_type=dataset, dataset_name=dataset,
+                   dataset_split=split, metric_type=key, metric_value=float(value), metric_name=key)
+        for key, value in metrics.items()
+        if isinstance(value, (int, float)) and key != "split"
+    ]
+    # Tags say what the model is, never a data set it was not trained on (the family tag "mnist" is left out).
+    data = ModelCardData(library_name="hubzoo", tags=["hubzoo", "pytorch", spec.name, _HUB_TASK.get(spec.task, spec.task)],
+                         model_name=repo_id.split("/")[-1], eval_results=results)
+    rows = "\n".join(f"| {r.metric_type} | {r.metric_value:.4f} |" for r in results)
+    return (
+        f"---\n{data.to_yaml()}\n---\n\n# {spec.name}\n\n{spec.description}\n\n"
+        f"- Input: {spec.meta.get('input', 'see the model docstring')}\n- Output: {spec.meta.get('output', '-')}\n"
+        f"- Trained on: `{dataset}`\n- Training command: `{training['command']}`\n\n"
+        f"## Metrics ({split} split, hubzoo's shared evaluator)\n\n| metric | value |\n|---|---:|\n{rows}\n\n"
+        "## Use\n\n```python\nimport zoo\n"
+        f'model = zoo.get_model("{spec.name}", weights="hf://{repo_id}/model.safetensors@REVISION")\n```\n'
+    )
+
+
+def publish(
+    name: str, weights: Any, *, repo_id: str, revision: str | None = None, private: bool = False,
+    dry_run: str | Path | None = None, token: str | None = None,
+) -> str:
+    """Stage and upload ``name``'s weights to ``repo_id``; returns the commit URL (or the dry-run folder).
+
+    The token comes from ``token``, ``HF_TOKEN`` or the login cache, and is never printed.
+    """
+    check_repo_id(repo_id)
+    if dry_run is not None:
+        return str(stage(name, weights, dry_run, repo_id=repo_id))
+    hf = _hf()
+    api = hf.HfApi(token=token)
+    with tempfile.TemporaryDirectory(prefix="zoo-publish-") as folder:
+        stage(name, weights, folder, repo_id=repo_id)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if revision:
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        commit = api.upload_folder(folder_path=folder, repo_id=repo_id, revision=revision,
+                                   commit_message=f"hubzoo: publish {name} weights")
+    return str(getattr(commit, "commit_url", commit))
+
+
+# ---------------------------------------------------------------------------------------- bundles
+
+
+def user_manifest_path() -> Path:
+    """Weights imported by ``zoo unbundle``: ``$ZOO_HOME/weights/manifest.json``."""
+    return cache_dir() / "manifest.json"
+
+
+def bundle(models: list[str], out: str | Path) -> Path:
+    """Write a tar with the chosen models' registered weights and their manifest entries."""
+    from zoo.plugins import get_registry
+
+    registry = get_registry()
+    specs = [w for name in models for w in registry.model(name).weights.values()]
+    if not specs:
+        raise ZooError(f"none of {models} has registered weights to bundle")
+    out = Path(out)
+    manifest: dict[str, Any] = {}
+    tmp = out.with_name(f".{out.name}.tmp")
+    with tarfile.open(tmp, "w") as tar:
+        for w in specs:
+            if not w.path.is_file() or sha256_file(w.path) != w.sha256:
+                raise WeightsError(f"weights {w.name}: {w.path} is missing or does not match its pinned sha256")
+            tar.add(w.path, arcname=w.file)
+            manifest[w.name] = w.to_entry()
+        data = json.dumps(manifest, indent=2).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        import io
+
+        tar.addfile(info, io.BytesIO(data))
+    tmp.replace(out)
+    return out
+
+
+def unbundle(path: str | Path) -> list[str]:
+    """Import a bundle into ``$ZOO_HOME/weights`` (each file checked against its pinned sha256) and
+    record its entries in the user manifest, which the registry reads. Returns the imported names."""
+    target = cache_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target) as tmp, tarfile.open(path) as tar:
+        tar.extractall(tmp, filter="data")
+        specs = read_manifest(Path(tmp) / "manifest.json")
+        for spec in specs.values():
+            staged = Path(tmp) / spec.file
+            if not staged.is_file() or sha256_file(staged) != spec.sha256:
+                raise WeightsError(f"bundle {path}: {spec.file} is missing or does not match its sha256; nothing imported")
+        for spec in specs.values():
+            os.replace(Path(tmp) / spec.file, target / spec.file)
+            write_manifest_entry(user_manifest_path(), WeightsSpec(**{**spec.__dict__, "base_dir": str(target)}))
+    return sorted(specs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,26 @@ def _isolated_homes(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+def _copy_checkout(target: Path) -> Path:
+    """Copy what torch.hub needs of this checkout (hubconf.py, zoo/, weights/) to ``target``."""
+    target.mkdir(parents=True)
+    shutil.copy(REPO / "hubconf.py", target / "hubconf.py")
+    for name in ("zoo", "weights"):
+        shutil.copytree(REPO / name, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+@pytest.fixture
+def copy_checkout():
+    return _copy_checkout
+
+
+@pytest.fixture
+def cached_hub_repo(tmp_path, monkeypatch) -> str:
+    """This checkout as torch.hub's cached copy of "owner/hubzoo:main" (no network needed with
+    trust_repo=True, skip_validation=True)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    _copy_checkout(tmp_path / "torch" / "hub" / "owner_hubzoo_main")
+    return "owner/hubzoo:main"

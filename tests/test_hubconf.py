@@ -4,7 +4,6 @@ the dependencies installed (a subprocess: that is what this test is about)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -17,20 +16,6 @@ import zoo
 from zoo import hookimpl
 from zoo.plugins import build_registry
 
-COPIED = ("hubconf.py", "zoo", "weights")
-
-
-def _copy_checkout(repo, target):
-    target.mkdir(parents=True)
-    for name in COPIED:
-        src = repo / name
-        if src.is_dir():
-            shutil.copytree(src, target / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(src, target / name)
-    return target
-
-
 def test_local_load_with_shipped_weights(repo):
     model = torch.hub.load(str(repo), "mnist_cnn", source="local", weights="digits")
     reference = zoo.get_model("mnist_cnn", weights="digits")
@@ -39,15 +24,13 @@ def test_local_load_with_shipped_weights(repo):
     assert torch.hub.load(str(repo), "mnist_mlp", source="local").network[0].in_features == 784
 
 
-def test_cached_checkout_lists_models_only_and_helps(repo, tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    _copy_checkout(repo, tmp_path / "torch" / "hub" / "owner_hubzoo_main")
-    entries = torch.hub.list("owner/hubzoo:main", trust_repo=True, skip_validation=True, verbose=False)
+def test_cached_checkout_lists_models_only_and_helps(cached_hub_repo):
+    entries = torch.hub.list(cached_hub_repo, trust_repo=True, skip_validation=True, verbose=False)
     assert sorted(entries) == zoo.list_models()
-    text = torch.hub.help("owner/hubzoo:main", "mnist_cnn", trust_repo=True, skip_validation=True)
+    text = torch.hub.help(cached_hub_repo, "mnist_cnn", trust_repo=True, skip_validation=True)
     assert "Input: float32 [N, 1, 28, 28]" in text and "Output: logits [N, 10]" in text
     assert "digits [default]: trained on digits" in text and "n_feature" in text
-    model = torch.hub.load("owner/hubzoo:main", "mnist_cnn", trust_repo=True, skip_validation=True, pretrained=True)
+    model = torch.hub.load(cached_hub_repo, "mnist_cnn", trust_repo=True, skip_validation=True, pretrained=True)
     assert model.conv1.out_channels == 32
 
 
@@ -66,10 +49,10 @@ def test_plugin_models_become_hub_entries(repo, monkeypatch):
     assert isinstance(torch.hub.load(str(repo), "plugin_net", source="local"), torch.nn.Identity)
 
 
-def test_plain_checkout_without_installing(repo, tmp_path):
+def test_plain_checkout_without_installing(copy_checkout, tmp_path):
     """A copy of the checkout, Python started without site customisation (so the editable install of
     this project is invisible), only the dependencies' site-packages on sys.path."""
-    checkout = _copy_checkout(repo, tmp_path / "owner_hubzoo_ref")
+    checkout = copy_checkout(tmp_path / "owner_hubzoo_ref")
     script = textwrap.dedent(f"""
         import sys
         sys.path.append({sysconfig.get_paths()["purelib"]!r})

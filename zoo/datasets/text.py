@@ -170,10 +170,10 @@ def reviews(split: str = "train", root: str | None = None, download: bool = Fals
     """``reviews``: a tiny English movie-review corpus hand-written for hubzoo and shipped with it
     (``zoo/datasets/reviews.jsonl``), the offline stand-in for IMDB in tests and demos.
 
-    400 short reviews (one to four sentences), balanced: ``train`` 300 (150 neg / 150 pos) and ``test``
-    100 (50 / 50), a fixed split stored in the file. They were written for this project, not
-    collected from anywhere, so they are far easier and more uniform than real reviews: numbers on it
-    say that a pipeline works, not how good a model is. ``root`` and ``download`` are accepted for a
+    600 short reviews (one to four sentences), balanced: ``train`` 450 (225 neg / 225 pos) and ``test``
+    150 (75 / 75), a fixed split stored in the file (every fourth review of each class is a test one).
+    They were written for this project, not collected from anywhere, so they are far shorter, easier and
+    more uniform than real reviews: numbers on it say that a pipeline works, not how good a model is. ``root`` and ``download`` are accepted for a
     uniform signature and ignored.
     """
     check_split(split, ("train", "test"), "reviews")
@@ -189,4 +189,4 @@ def register_datasets(register):
     register("imdb", imdb, task="text-classification", num_classes=2, class_names=SENTIMENT_NAMES, meta=_META,
              description="IMDB movie reviews, 25,000 train / 25,000 test (aclImdb folders; download=True when online)")
     register("reviews", reviews, task="text-classification", num_classes=2, class_names=SENTIMENT_NAMES, meta=_META,
-             description="400 short hand-written movie reviews shipped with hubzoo (300 train / 100 test, balanced; offline)")
+             description="600 short hand-written movie reviews shipped with hubzoo (450 train / 150 test, balanced; offline)")

@@ -81,6 +81,11 @@ def test_publish_refuses_weights_without_metrics_or_training_record(tmp_path):
     save_state_dict(zoo.get_model("mnist_cnn"), bare)
     with pytest.raises(ZooError, match="no training record"):
         publish("mnist_cnn", str(bare), repo_id="me/x", dry_run=tmp_path / "out")
+    from zoo.weights import read_manifest, shipped_manifest_path
+
+    cnn_file = read_manifest(shipped_manifest_path())["mnist_cnn.digits"].path
+    with pytest.raises(WeightsError, match="saved for model 'mnist_cnn', not 'mnist_mlp'"):
+        publish("mnist_mlp", str(cnn_file), repo_id="me/x", dry_run=tmp_path / "out2")
     with pytest.raises(ZooError, match="not of the form ORG/NAME"):
         publish("mnist_cnn", "digits", repo_id="no-slash", dry_run=tmp_path / "out")
 

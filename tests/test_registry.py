@@ -182,3 +182,24 @@ def test_public_api_lists_and_builds():
     assert "digits" in zoo.list_datasets()
     model = zoo.get_model("mnist_cnn", n_feature=8)
     assert model.conv1.out_channels == 8
+
+
+def test_a_factory_that_fails_is_one_clear_error_and_the_rest_keeps_working():
+    def broken_builder():
+        raise RuntimeError("weights folder vanished")
+
+    class FailingFactory:
+        __name__ = "failing-factory"
+
+        @hookimpl
+        def register_models(self, register):
+            register("fragile_net", broken_builder, task="classification")
+
+    from zoo.registry import build_model
+
+    registry = build_registry(extra_plugins=[FailingFactory()], use_entry_points=False)
+    with pytest.raises(zoo.ZooError, match="'fragile_net' \\(registered by 'failing-factory'\\) failed to build: RuntimeError"):
+        build_model(registry.model("fragile_net"))
+    with pytest.raises(zoo.ZooError, match="cannot be built with \\{'colour': 1\\}.*builder takes \\(\\*, n_feature"):
+        build_model(registry.model("mnist_cnn"), colour=1)
+    assert isinstance(build_model(registry.model("mnist_cnn")), nn.Module)

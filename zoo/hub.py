@@ -120,6 +120,9 @@ def _weights_record(name: str, weights: Any) -> tuple[Path, dict[str, Any], dict
         return resolved.path, dict(resolved.model_kwargs), dict(resolved.metrics), dict(resolved.training), resolved.dataset
     if not isinstance(resolved, LocalWeights):
         raise ZooError("publish takes a registered weights tag or a local .safetensors file, not an hf:// URI")
+    import zoo
+
+    zoo.get_model(name, weights=str(resolved.path))  # weights for another architecture fail here, with the reason
     report_path = resolved.path.parent / "report.json"
     if not report_path.is_file():
         raise ZooError(
@@ -148,7 +151,7 @@ def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None =
         raise ZooError(f"refusing to publish {name}: its weights have no evaluator metrics")
     if not training.get("command"):
         raise ZooError(f"refusing to publish {name}: its weights have no training command")
-    model = zoo.get_model(name, weights=str(weights_file)) if weights_file.suffix == ".safetensors" else None
+    model = zoo.get_model(name, weights=str(weights_file))
     data_spec = get_registry().datasets.get(dataset)
     class_names = list(data_spec.class_names) if data_spec and data_spec.class_names else None
 

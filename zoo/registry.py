@@ -222,6 +222,25 @@ def _filter(table: Mapping[str, ModelSpec | DatasetSpec], pattern: str | None, t
     )
 
 
+def _call_factory(spec: ModelSpec, kwargs: dict[str, Any]) -> Any:
+    """Call the builder; a failure is reported as one error naming the model and its plugin."""
+    factory = spec.resolve_factory()
+    try:
+        return factory(**kwargs)
+    except ZooError:
+        raise
+    except TypeError as exc:
+        import inspect
+
+        try:
+            accepted = str(inspect.signature(factory))
+        except (TypeError, ValueError):
+            accepted = "(see its docstring)"
+        raise ZooError(f"model {spec.name!r} cannot be built with {kwargs}: {exc}; its builder takes {accepted}") from exc
+    except Exception as exc:
+        raise ZooError(f"model {spec.name!r} (registered by {spec.source!r}) failed to build: {type(exc).__name__}: {exc}") from exc
+
+
 def build_model(
     spec: ModelSpec,
     *,
@@ -239,7 +258,7 @@ def build_model(
     if weights is None and pretrained:
         weights = True
     if weights is None or weights is False:
-        return spec.resolve_factory()(**kwargs)
+        return _call_factory(spec, kwargs)
     resolved = resolve_weights(spec.name, spec.weights, weights, recipe=spec.meta.get("recipe"), allow_pickle=allow_pickle)
     if isinstance(resolved, HfWeightsURI):
         from zoo.hub import fetch
@@ -258,6 +277,6 @@ def build_model(
         if key in kwargs and kwargs[key] != value:
             raise WeightsError(f"weights {label} were trained with {key}={value!r}, but {key}={kwargs[key]!r} was passed")
     kwargs = {**needed, **kwargs}
-    model = spec.resolve_factory()(**kwargs)
+    model = _call_factory(spec, kwargs)
     apply_state_dict(model, load_state_dict(resolved, progress=progress), source=label)
     return model

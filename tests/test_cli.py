@@ -28,6 +28,7 @@ def test_list_and_datasets(capsys):
 def test_info_shows_shapes_weights_and_parameters(capsys):
     code, out, _ = run(capsys, "info", "mnist_cnn", "-k", "n_feature=32")
     assert code == 0 and "Input: float32 [N, 1, 28, 28]" in out and "Parameters: 52,624" in out
+    assert "Multiply-adds: 2,125,300 per [1, 28, 28] input" in out
     assert "digits [default]: trained on digits; test split: accuracy=0.98" in out
 
 

@@ -67,14 +67,18 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    import zoo
+    from zoo.models.complexity import count_macs, count_params
     from zoo.plugins import get_registry
 
     spec = get_registry().model(args.name)
-    import zoo
-
     model = zoo.get_model(args.name, **dict(args.model_kwargs))
-    num_params = sum(p.numel() for p in model.parameters())
-    print(f"{spec.name}\n{'=' * len(spec.name)}\n{spec.summary()}\nParameters: {num_params:,}")
+    print(f"{spec.name}\n{'=' * len(spec.name)}\n{spec.summary()}\nParameters: {count_params(model):,}")
+    input_shape = spec.meta.get("input_shape")
+    if input_shape:
+        in_channels = dict(args.model_kwargs).get("in_channels")
+        shape = (in_channels, *input_shape[1:]) if in_channels else tuple(input_shape)
+        print(f"Multiply-adds: {count_macs(model, shape):,} per {list(shape)} input (conv and linear layers)")
     if spec.meta.get("recipe"):
         print(f"Recipe: {spec.meta['recipe']}")
     return 0

@@ -72,7 +72,7 @@ def mnist_mlp(*, n_hidden: int = 8, num_classes: int = 10) -> MnistMLP:
 
 
 _IO = {"input": "float32 [N, 1, 28, 28], normalised with MNIST mean 0.1307 / std 0.3081",
-       "output": "logits [N, 10]"}
+       "output": "logits [N, 10]", "input_shape": (1, 28, 28)}
 
 
 @hookimpl

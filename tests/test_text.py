@@ -176,7 +176,7 @@ def test_word_tokenizer_lowercases_splits_punctuation_and_maps_unknown_words():
 def test_lstm_maps_token_ids_and_lengths_to_logits_ignoring_padding():
     model = _fitted_lstm()
     token_ids, lengths = model.encode_batch(["A wonderful film.", "Dull, dull, dull and far too long."])
-    assert token_ids.dtype == torch.int64 and token_ids.shape == (2, int(lengths.max())) and lengths.tolist() == [4, 9]
+    assert token_ids.dtype == torch.int64 and token_ids.shape == (2, int(lengths.max())) and lengths.tolist() == [4, 10]
     logits = model(token_ids, lengths)
     assert logits.shape == (2, 2)
     # pack_padded_sequence with the real lengths: extra padding does not change the result.

@@ -114,6 +114,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         workers=args.workers, nproc=args.nproc, download=args.download, progress=not args.quiet,
     )
     result = train(config)
+    import os
+
+    if os.environ.get("RANK", "0") != "0":  # under torchrun every rank returns here; rank 0 reports
+        return 0
     from zoo.metrics import format_report
 
     print(format_report(result.test_report))

@@ -59,7 +59,7 @@ class TrainConfig:
     gamma: float = 0.1
     label_smoothing: float = 0.0
     augment: bool = True  # use the training split's batch augmentation, when the dataset has one
-    amp: bool = False  # autocast to bfloat16 (GPU; works on CPU too, rarely faster there)
+    amp: bool = False  # autocast to bfloat16 (GPUs, and CPUs with native bf16)
     channels_last: bool = False
     val_fraction: float = 0.1
     patience: int = 5  # epochs without a better validation loss before stopping; 0 never stops early

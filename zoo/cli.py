@@ -1,5 +1,5 @@
 """The ``zoo`` command: list, info, datasets, plugins, train, eval, export, verify, publish, pull,
-bundle, unbundle, demo.
+bundle, unbundle, cache, data, demo.
 
 Every error that hubzoo raises on purpose is printed as one line on stderr with exit status 2;
 ``--debug`` (before the sub-command) shows the traceback instead.
@@ -375,6 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "bundle` tar into $ZOO_HOME/weights; every file is checked against its pinned sha256 first.")
     p.add_argument("bundle")
     p.set_defaults(run=cmd_unbundle)
+
+    from zoo.datasets.luna import add_commands as add_luna_commands
+
+    add_luna_commands(sub)  # `zoo cache luna --prepare/--clear`, `zoo data synth-luna ROOT`
 
     p = sub.add_parser("demo", help="offline end-to-end demo", description="Train mnist_cnn on the bundled digits, "
                        "evaluate it, save and reload the weights through torch.hub, and predict a few digits.")

@@ -9,10 +9,16 @@ every sample (no cache at all; timed on a few samples). Prints a markdown table 
 warm/cold ratio, and the cache's size on disk against the raw CT data it came from.
 
 The data are synthetic (``zoo.datasets.luna.synthesize``) unless ``--root`` names a LUNA16 folder.
-Note that the OS page cache holds the raw files after they are generated, so "cold" means an empty
-hubzoo cache, not a cold disk.
+The default synthetic scans are CT-sized (128 x 384 x 384 voxels, 38 MB each; real LUNA16 scans are
+512 x 512 x 100-700): a pass of N samples reads each scan it touches once, so the warm/cold ratio
+grows with the number of scans touched per sample. Here 1000 shuffled samples touch all 40 scans
+(25 samples per scan); on the real data set, 1000 shuffled candidates touch about 650 of its 888 scans.
+The OS page cache holds the raw files after they are generated, so "cold" means an empty hubzoo
+cache, not a cold disk. ``--threads 1`` (the default) because DataLoader workers run one intra-op
+thread each, and on a busy two-core machine two threads made ``torch.stack`` in the main process's
+collate up to 100x slower.
 
-    .venv/bin/python benchmarks/luna_dataset.py [--samples 1000] [--scans 24] [--shape 128 320 320] [--root R]
+    .venv/bin/python benchmarks/luna_dataset.py [--samples 1000] [--scans 40] [--shape 128 384 384] [--root R] [--threads 1]
 """
 
 from __future__ import annotations
@@ -62,14 +68,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=1000, help="N samples per pass (default 1000)")
     parser.add_argument("--root", type=Path, help="a LUNA16 folder (default: a synthetic set in a temporary folder)")
-    parser.add_argument("--scans", type=int, default=24, help="synthetic scans (default 24)")
-    parser.add_argument("--shape", type=int, nargs=3, default=(128, 320, 320), metavar=("I", "R", "C"),
-                        help="synthetic scan shape, voxels (default 128 320 320, about 26 MB per scan)")
+    parser.add_argument("--scans", type=int, default=40, help="synthetic scans (default 40)")
+    parser.add_argument("--shape", type=int, nargs=3, default=(128, 384, 384), metavar=("I", "R", "C"),
+                        help="synthetic scan shape, voxels (default 128 384 384, about 38 MB per scan)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads in the main process (default 1)")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="num_workers values (default 0 1 2)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--order", choices=("shuffled", "first", "last"), default="shuffled")
     parser.add_argument("--uncached-samples", type=int, default=20, help="samples timed without any cache (default 20)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     from zoo.datasets.luna import luna, synthesize
 

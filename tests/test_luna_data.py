@@ -351,6 +351,8 @@ def test_augmented_batches(synth):
     assert abs(float((noise_only(plain) - plain).std()) - 25.0) < 1.0
     with pytest.raises(DataError, match="unknown augmentation"):
         L.luna("train", root=synth, augment={"flips": True})
+    # Malignancy keeps the nodules' size: its default augmentation does not rescale.
+    assert L.luna_malignancy("train", root=synth, test_fraction=0.25, val_fraction=0.25).augment.scale == 0
 
 
 # ------------------------------------------------------------------------------------------ bad input

@@ -823,11 +823,16 @@ class LunaDataset(torch.utils.data.Dataset):
         self._start = crop_start(self.centers_irc, sample_shapes, self.crop_size)
         self._margin_start = crop_start(self.centers_irc, sample_shapes, np.add(self.crop_size, 2 * np.asarray(self.crop_margin)))
         self._crop_key = {"size": list(self.crop_size), "margin": list(self.crop_margin)}
-        self._ratios = None if balance_ratio is None else ([int(balance_ratio)] if np.isscalar(balance_ratio) else [int(r) for r in balance_ratio])
-        self._epoch_size = epoch_size
+        try:
+            ratios = None if balance_ratio is None else [int(r) for r in np.atleast_1d(balance_ratio)]
+        except (TypeError, ValueError):
+            ratios = []
+        if ratios is not None and (not ratios or min(ratios) < 1):
+            raise DataError(f"balance_ratio must be a positive number of negatives per positive (or a list, one per epoch), got {balance_ratio!r}")
+        if epoch_size is not None and (not isinstance(epoch_size, int) or epoch_size < 1):
+            raise DataError(f"epoch_size must be a positive integer, got {epoch_size!r}")
+        self._ratios, self._epoch_size = ratios, epoch_size
         if self._ratios is not None:
-            if not self._ratios or min(self._ratios) < 1:
-                raise DataError(f"balance_ratio must be a positive number of negatives per positive (or a list of them), got {balance_ratio!r}")
             labels_np = self.labels.numpy()
             self._pos, self._neg = np.flatnonzero(labels_np == 1), np.flatnonzero(labels_np == 0)
             if len(self._pos) == 0 or len(self._neg) == 0:
@@ -929,10 +934,10 @@ class LunaDataset(torch.utils.data.Dataset):
 _CSV_MEMO: dict[tuple, Any] = {}
 
 
-def _memo(path: Path, parse: Callable[[Path], Any], *key: Any) -> Any:
+def _memo(path: Path, parse: Callable[[Path], Any]) -> Any:
     """Parse a CSV once per process and version of the file (train and test splits share it)."""
     st = path.stat()
-    k = (str(path.resolve()), st.st_size, st.st_mtime_ns, parse.__name__, *key)
+    k = (str(path.resolve()), st.st_size, st.st_mtime_ns, parse.__name__)
     if k not in _CSV_MEMO:
         if len(_CSV_MEMO) >= 8:  # a few files at a time: candidates, annotations, malignancy
             _CSV_MEMO.pop(next(iter(_CSV_MEMO)))
@@ -1077,10 +1082,12 @@ def _build(
     keep = [r for r in rows if r[0] in index]
     sample_series = np.asarray([index[r[0]] for r in keep], dtype=np.int64)
     centers = np.zeros((len(keep), 3), dtype=np.int64)
+    xyz = np.asarray([r[1] for r in keep], dtype=np.float64).reshape(-1, 3)
+    by_series = np.argsort(sample_series, kind="stable")
+    bounds = np.searchsorted(sample_series[by_series], np.arange(len(wanted) + 1))
     for k, uid in enumerate(wanted):
-        members = np.flatnonzero(sample_series == k)
-        if len(members):
-            centers[members] = info[uid][1].patient_to_index(np.asarray([keep[m][1] for m in members]))
+        members = by_series[bounds[k] : bounds[k + 1]]
+        centers[members] = info[uid][1].patient_to_index(xyz[members])
     labels = np.asarray([r[2] for r in keep], dtype=np.int64)
     if len(keep) == 0:
         raise DataError(f"{task}: the {split} split of {root_path} has no samples (scans in split: {len(uids)})")
@@ -1094,10 +1101,19 @@ def _build(
     return LunaDataset(
         root=root_path, series={u: info[u] for u in wanted}, sample_series=sample_series, centers_irc=centers, labels=labels,
         class_names=class_names, cache=cache, crop_size=crop_size, crop_margin=crop_margin,
-        augment=LunaAugment.from_option(augment) if train else None,
+        augment=_augment_for(task, augment) if train else None,
         balance_ratio=balance_ratio if train else None, epoch_size=epoch_size if train else None,
         seed=split_seed, synthetic=synthetic, description=description, matching=summary,
     )
+
+
+def _augment_for(task: str, option: Any) -> LunaAugment | None:
+    """The augmentation of a task's train split. ``augment=True`` means the book's settings, except that
+    malignancy does not rescale: a nodule's diameter is one of the cues for malignancy, and +/-20% would
+    turn a 10 mm nodule into anything from 8 to 12 mm."""
+    if option is True and task == "luna_malignancy":
+        return LunaAugment(scale=0.0)
+    return LunaAugment.from_option(option)
 
 
 def _root_key(root: Path) -> str:
@@ -1115,7 +1131,8 @@ _FACTORY_DOC = """
       ``test_fraction`` (0.2); or ``fold=K`` for the official subsets as folds; ``subsets=[...]`` to use only some.
     * ``balance_ratio``: negatives per positive, interleaved (train split); a list gives one per epoch;
       ``epoch_size``: samples per balanced epoch (default: every negative once).
-    * ``augment``: ``true`` (default, train split), ``false``, or a dict of :class:`LunaAugment` fields.
+    * ``augment``: ``true`` (default, train split; no rescaling for malignancy), ``false``, or a dict of
+      :class:`LunaAugment` fields.
     * ``crop_size`` ((32, 48, 48)), ``crop_margin`` ((4, 6, 6)), ``cache_dir``, ``cache_max_bytes``.
     """
 
@@ -1141,8 +1158,9 @@ luna_malignancy.__doc__ += _FACTORY_DOC
 
 # -------------------------------------------------------------------------------------- synthetic data
 
-#: The set generated when no root is given: enough scans for the training goals, about 60 MB.
-_DEFAULT_SYNTHETIC = {"n_scans": 60, "seed": 0}
+#: The set generated when no root is given: enough nodules for a malignancy test split of about 25
+#: malignant ones; 100 scans of 48 x 128 x 128 voxels, about 160 MB, a minute or two to generate.
+_DEFAULT_SYNTHETIC = {"n_scans": 100, "seed": 0}
 
 
 def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
@@ -1176,7 +1194,7 @@ def synthesize(
     *,
     seed: int = 0,
     shape: Sequence[int] = (48, 128, 128),
-    nodules_per_scan: tuple[int, int] = (2, 5),
+    nodules_per_scan: tuple[int, int] = (2, 6),
     negatives_per_scan: int = 40,
     malignant_fraction: float = 0.4,
     n_subsets: int | None = None,

@@ -901,6 +901,8 @@ class LunaDataset(torch.utils.data.Dataset):
         return torch.from_numpy(self.crops(i)[0].astype(np.float32)), int(self.labels[int(i[0])])
 
     def batch(self, indices: Any, augment: bool = False, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(float32 [B, 1, 32, 48, 48] HU, int64 [B])`` for ``indices``; with ``augment`` (and an augmentation,
+        train split), crops are read with their margin and augmented as one tensor on ``device``."""
         ids = self.sample_ids(indices.cpu() if isinstance(indices, torch.Tensor) else indices)
         use_aug = bool(augment) and self.augment is not None
         crops = torch.from_numpy(self.crops(ids, margin=use_aug))
@@ -1296,8 +1298,12 @@ def synthesize(
                 p = start + d * rng.uniform(0, length) / spacing
             elif kind < 0.62 and specks:
                 p = specks[rng.integers(len(specks))] + rng.normal(0, 0.3, 3)
-            else:
-                p = lung_point(1.0)
+            else:  # lung tissue, with nothing denser than -500 HU within 3 mm: not a structure seen off-centre
+                for _ in range(20):
+                    p = lung_point(1.0)
+                    box, off = _local_box(p, 3.0, spacing, shape)
+                    if volume[box][np.linalg.norm(off, axis=0) <= 3.0].max(initial=-1000) < -500:
+                        break
             p = np.clip(p, 0, np.asarray(shape) - 1)
             if all(np.linalg.norm((p - q) * spacing) > dq / 2 + 6 for q, dq, _ in nodules):  # clear of every nodule
                 negatives.append(p)

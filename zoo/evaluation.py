@@ -113,6 +113,10 @@ def evaluate(
     """Run ``model`` over every item of ``dataset`` and return the shared evaluator's report
     (``zoo.metrics.Evaluator``): accuracy, per-class and macro precision, recall, F1, IoU and Dice.
 
+    Two-class models predict class 1 where its softmax probability is at least ``threshold`` (0.5:
+    the argmax, up to exact ties); pick a threshold on validation data, e.g. with
+    ``zoo.metrics.threshold_for_recall``, never on the test data.
+
     ``num_classes`` and ``class_names`` default to the dataset's ``class_names``. ``indices`` restricts
     the run to those items (a validation subset); with ``loss_fn`` the report also holds the mean
     ``loss``. ``return_evaluator=True`` returns ``(report, evaluator)``, for plots that need the
@@ -143,7 +147,12 @@ def evaluate(
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
                 outputs = forward(model, inputs, device)
             outputs = outputs.float()
-            evaluator.update(outputs, targets)
+            if num_classes == 2 and outputs.dim() >= 2 and outputs.shape[1] == 2:
+                # two classes: softmax(x)[:, 1] = sigmoid(x1 - x0), so ``threshold`` applies to that probability
+                scores = outputs[:, 1] - outputs[:, 0]
+            else:
+                scores = outputs
+            evaluator.update(scores, targets)
             if loss_fn is not None:
                 totals[0] += float(loss_fn(outputs, targets)) * len(targets)
             totals[1] += len(targets)

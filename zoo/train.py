@@ -209,6 +209,19 @@ def _join_process_group(config: TrainConfig) -> tuple[int, int, int]:
     return rank, local_rank, world
 
 
+
+CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}  # tensor rank -> channels-last layout
+
+
+def to_channels_last(model: torch.nn.Module) -> torch.nn.Module:
+    """Store 4D weights (2D convolutions) channels-last and 5D weights (3D convolutions) channels-last-3d,
+    in place; CPU and GPU convolution kernels are faster with that layout, most of all under bf16 autocast."""
+    for tensor in [*model.parameters(), *model.buffers()]:
+        if tensor.dim() in CHANNELS_LAST:
+            tensor.data = tensor.data.contiguous(memory_format=CHANNELS_LAST[tensor.dim()])
+    return model
+
+
 def train(config: TrainConfig, *, on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
     """Train ``config.model`` on ``config.data`` and return where the weights and report went.
 
@@ -268,7 +281,7 @@ def _train(config: TrainConfig, rank: int, local_rank: int, world: int, on_epoch
         model.fit_preprocessing(torch.utils.data.Subset(train_set, train_idx.tolist()))
     model.to(device)
     if config.channels_last:
-        model.to(memory_format=torch.channels_last)
+        to_channels_last(model)
     optimizer = _make_optimizer(config, model)
     schedule = _make_schedule(config, optimizer)
     loss_fn = _make_loss(config, spec)
@@ -306,8 +319,8 @@ def _train(config: TrainConfig, rank: int, local_rank: int, world: int, on_epoch
         for inputs, targets in iterate_batches(train_set, mine, batch_size=per_rank, workers=config.workers,
                                                augment=config.augment, device=device):
             targets = targets.to(device, non_blocking=True)
-            if config.channels_last and isinstance(inputs, torch.Tensor) and inputs.dim() == 4:
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            if config.channels_last and isinstance(inputs, torch.Tensor) and inputs.dim() in CHANNELS_LAST:
+                inputs = inputs.contiguous(memory_format=CHANNELS_LAST[inputs.dim()])
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp):
                 outputs = forward(net, inputs, device)
                 loss = loss_fn(outputs.float(), targets)

@@ -172,3 +172,23 @@ def test_unbundled_weights_appear_on_their_models(tmp_path, monkeypatch):
     registry = build_registry(use_entry_points=False)
     assert set(registry.model("mnist_mlp").weights) == {"digits", "digits_copy"}
     assert hashlib.sha256((user_manifest_path().parent / "copy.safetensors").read_bytes()).hexdigest() == shipped.sha256
+
+
+def test_bundles_carry_pinned_side_files(tmp_path):
+    """The LSTM's shipped weights need their tokenizer: it travels in the bundle and is checked on import."""
+    from zoo.hub import user_manifest_path
+    from zoo.weights import check_assets, read_manifest
+
+    path = bundle(["lstm_sentiment"], tmp_path / "lstm.tar")
+    with tarfile.open(path) as tar:
+        assert "lstm_sentiment.reviews.assets/tokenizer.json" in tar.getnames()
+    assert unbundle(path) == ["lstm_sentiment.reviews"]
+    imported = read_manifest(user_manifest_path())["lstm_sentiment.reviews"]
+    assert check_assets(imported) == user_manifest_path().parent / "lstm_sentiment.reviews.assets"
+    bad = tmp_path / "bad.tar"
+    with tarfile.open(path) as src, tarfile.open(bad, "w") as dst:
+        for member in src.getmembers():
+            if not member.name.endswith("tokenizer.json"):
+                dst.addfile(member, src.extractfile(member))
+    with pytest.raises(WeightsError, match="tokenizer.json is missing.*nothing imported"):
+        unbundle(bad)

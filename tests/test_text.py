@@ -7,6 +7,7 @@ BERT tests use the all-MiniLM-L6-v2 checkpoint shipped inside the ``gt-all-minil
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -419,6 +420,37 @@ def test_zoo_train_lstm_on_reviews_and_predict_from_the_run(tmp_path):
     # `zoo eval --weights RUN/model.safetensors`: the tokenizer beside the weights is loaded too.
     reloaded = zoo.get_model("lstm_sentiment", weights=str(result.weights))
     assert zoo.evaluate(reloaded, test, progress=False)["confusion_matrix"] == result.test_report["confusion_matrix"]
+
+    # `zoo export`: the tokenizer goes into ARCH.TAG.assets/ beside the weights, pinned by its sha256.
+    from zoo.errors import WeightsError
+    from zoo.plugins import build_registry
+    from zoo.registry import build_model
+    from zoo.train import export_run
+    from zoo.weights import read_manifest, sha256_file
+
+    manifest = tmp_path / "published" / "manifest.json"
+    spec = export_run(tmp_path / "run", tag="reviews_small", manifest=manifest)
+    assert spec.assets == {"tokenizer.json": sha256_file(tmp_path / "run" / "tokenizer.json")}
+    spec = read_manifest(manifest)["lstm_sentiment.reviews_small"]
+    model_spec = build_registry(use_entry_points=False).model("lstm_sentiment")
+    model_spec = dataclasses.replace(model_spec, weights={"reviews_small": spec})
+    published = build_model(model_spec, weights="reviews_small")
+    assert TextPredictor(published).predict(test.texts[:20]) == predictor.predict(test.texts[:20])
+    tokenizer_file = spec.assets_dir / "tokenizer.json"
+    tokenizer_file.write_text(tokenizer_file.read_text().replace('"<unk>": 1', '"<unk>": 1 '))
+    with pytest.raises(WeightsError, match="tokenizer.json is .*but the manifest pins"):
+        build_model(model_spec, weights="reviews_small")
+    tokenizer_file.unlink()
+    with pytest.raises(WeightsError, match="tokenizer.json is missing"):
+        build_model(model_spec, weights="reviews_small")
+
+
+def test_shipped_lstm_weights_bring_their_tokenizer():
+    """``lstm_sentiment.reviews`` (trained on the hand-written reviews corpus) predicts out of the box."""
+    predictor = TextPredictor(zoo.get_model("lstm_sentiment", pretrained=True))
+    label, probability = predictor.predict_sentiment("This film is terrible!")
+    assert label == "neg" and 0.5 < probability <= 1.0
+    assert predictor.predict_sentiment("A wonderful, moving film with a great cast.")[0] == "pos"
 
 
 def test_zoo_train_runs_a_transformer_classifier(tmp_path, tiny_bart_dir):

@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 import zoo
 from zoo.errors import WeightsError
 from zoo.weights import (
+    check_assets,
     REQUIRED_KEYS,
     HfWeightsURI,
     WeightsSpec,
@@ -165,6 +166,9 @@ def test_shipped_manifest_matches_its_files_and_models():
         # No entry may claim a data set it was not trained on: the tag names the data.
         assert spec.tag.split("_")[0] == spec.dataset, name
         assert spec.path.stat().st_size < 2_000_000, name
+        if spec.assets:  # pinned side files (the LSTM's tokenizer) match their hashes
+            check_assets(spec)
+            assert sorted(p.name for p in spec.assets_dir.iterdir()) == sorted(spec.assets), name
 
 
 def test_pretrained_uses_the_shipped_digits_weights():

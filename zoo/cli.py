@@ -160,7 +160,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _eval_plots(args: argparse.Namespace, report: dict, evaluator: Any) -> list[str]:
-    """The confusion matrix, and for two-class scored models the precision-recall curve."""
+    """The confusion matrix, for two-class scored models the precision-recall curve, and for segmentation
+    models overlays of a few samples (the middle input channel, the target and the prediction at
+    ``--threshold``), spread evenly over the split."""
     from pathlib import Path
 
     from zoo.plots import plot_confusion_matrix, plot_precision_recall
@@ -169,6 +171,25 @@ def _eval_plots(args: argparse.Namespace, report: dict, evaluator: Any) -> list[
     paths = [plot_confusion_matrix(report, f"{stem}-confusion.png")]
     if evaluator.keep_scores and len(evaluator.scores()[0]):
         paths.append(plot_precision_recall(*evaluator.scores(), f"{stem}-precision-recall.png", target_recall=args.target_recall))
+    if report["task"] == "segmentation":
+        import torch
+
+        import zoo
+        from zoo.evaluation import forward, iterate_batches
+        from zoo.plots import plot_segmentation_overlays
+
+        # cmd_eval keeps neither the model nor the data set: build them again for the few samples shown.
+        model = zoo.get_model(args.name, weights=args.weights, **dict(args.model_kwargs)).eval().to(args.device)
+        dataset = zoo.get_dataset(args.data, split=args.split, root=args.root, download=args.download, **dict(args.data_kwargs))
+        picks = torch.linspace(0, len(dataset) - 1, min(4, len(dataset))).round().long()
+        inputs, targets = next(iterate_batches(dataset, picks, batch_size=len(picks), device=args.device))
+        with torch.inference_mode():
+            logits = forward(model, inputs, args.device).float()
+        preds = logits.argmax(1) if logits.shape[1] > 1 else (torch.sigmoid(logits[:, 0]) >= args.threshold).long()
+        images = inputs[:, inputs.shape[1] // 2] if inputs.dim() == targets.dim() + 1 else inputs
+        note = getattr(dataset, "target_note", None)
+        title = f"{args.name} on {args.data} ({args.split}, samples {picks.tolist()})" + (f"\ntarget: {note}" if note else "")
+        paths.append(plot_segmentation_overlays(images, targets, preds, f"{stem}-overlays.png", max_items=len(picks), title=title))
     return paths
 
 
@@ -182,7 +203,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from zoo.plugins import get_registry
-    from zoo.weights import load_state_dict
+    from zoo.weights import check_assets, load_state_dict
 
     registry = get_registry()
     names = [args.name] if args.name else registry.list_models()
@@ -191,7 +212,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for spec in registry.model(name).weights.values():
             try:
                 load_state_dict(spec)
-                print(f"ok      {spec.name}  sha256={spec.sha256[:16]}…")
+                check_assets(spec)
+                extra = f" + {len(spec.assets)} side file(s)" if spec.assets else ""
+                print(f"ok      {spec.name}  sha256={spec.sha256[:16]}…{extra}")
             except ZooError as exc:
                 failures += 1
                 print(f"FAILED  {spec.name}: {exc}")

@@ -32,6 +32,7 @@ from zoo.weights import (
     WeightsSpec,
     atomic_write_bytes,
     cache_dir,
+    check_assets,
     read_manifest,
     sha256_file,
     write_manifest_entry,
@@ -151,7 +152,7 @@ def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None =
         raise ZooError(f"refusing to publish {name}: its weights have no evaluator metrics")
     if not training.get("command"):
         raise ZooError(f"refusing to publish {name}: its weights have no training command")
-    model = zoo.get_model(name, weights=str(weights_file))
+    model = zoo.get_model(name, weights=weights)  # registered weights bring their pinned side files
     data_spec = get_registry().datasets.get(dataset)
     class_names = list(data_spec.class_names) if data_spec and data_spec.class_names else None
 
@@ -246,6 +247,8 @@ def bundle(models: list[str], out: str | Path) -> Path:
             if not w.path.is_file() or sha256_file(w.path) != w.sha256:
                 raise WeightsError(f"weights {w.name}: {w.path} is missing or does not match its pinned sha256")
             tar.add(w.path, arcname=w.file)
+            for asset in w.assets:
+                tar.add(check_assets(w) / asset, arcname=f"{w.name}.assets/{asset}")
             manifest[w.name] = w.to_entry()
         data = json.dumps(manifest, indent=2).encode()
         info = tarfile.TarInfo("manifest.json")
@@ -269,7 +272,14 @@ def unbundle(path: str | Path) -> list[str]:
             staged = Path(tmp) / spec.file
             if not staged.is_file() or sha256_file(staged) != spec.sha256:
                 raise WeightsError(f"bundle {path}: {spec.file} is missing or does not match its sha256; nothing imported")
+            try:
+                check_assets(spec)  # the bundle's manifest sits in tmp, so its assets are looked up there
+            except WeightsError as exc:
+                raise WeightsError(f"bundle {path}: {exc}; nothing imported") from None
         for spec in specs.values():
             os.replace(Path(tmp) / spec.file, target / spec.file)
+            if spec.assets:
+                shutil.rmtree(target / spec.assets_dir.name, ignore_errors=True)
+                os.replace(spec.assets_dir, target / spec.assets_dir.name)
             write_manifest_entry(user_manifest_path(), WeightsSpec(**{**spec.__dict__, "base_dir": str(target)}))
     return sorted(specs)

@@ -253,7 +253,7 @@ def build_model(
     """Build the model ``spec`` describes and load ``weights`` into it (see ``zoo.weights`` for what
     ``weights`` may be). Weights that need particular builder arguments bring them along; passing a
     different value for one of those is an error."""
-    from zoo.weights import HfWeightsURI, LocalWeights, apply_state_dict, load_state_dict, read_metadata, resolve_weights
+    from zoo.weights import HfWeightsURI, LocalWeights, apply_state_dict, check_assets, load_state_dict, read_metadata, resolve_weights
 
     if weights is None and pretrained:
         weights = True
@@ -281,4 +281,6 @@ def build_model(
     apply_state_dict(model, load_state_dict(resolved, progress=progress), source=label)
     if isinstance(resolved, LocalWeights) and hasattr(model, "load_assets"):
         model.load_assets(resolved.path.parent)  # side files saved beside the weights, e.g. tokenizer.json
+    elif isinstance(resolved, WeightsSpec) and resolved.assets and hasattr(model, "load_assets"):
+        model.load_assets(check_assets(resolved))  # pinned side files, checked like the weights
     return model

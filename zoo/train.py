@@ -32,7 +32,7 @@ import zoo
 from zoo.errors import DataError, ZooError
 from zoo.evaluation import all_reduce_sum, evaluate, forward, iterate_batches
 from zoo.plugins import get_registry
-from zoo.weights import WeightsSpec, atomic_write_bytes, save_state_dict, sha256_file, write_manifest_entry
+from zoo.weights import WeightsSpec, current_umask, atomic_write_bytes, save_state_dict, sha256_file, write_manifest_entry
 
 #: Config fields that may differ between a run and its resumption (they do not change the result).
 _RESUMABLE_CHANGES = {"epochs", "resume", "progress", "device", "workers", "nproc"}
@@ -140,8 +140,12 @@ def _make_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer) -> tor
     raise ZooError(f"unknown schedule {config.schedule!r}; expected none, cosine or step")
 
 
-def _make_loss(config: TrainConfig, spec: Any) -> nn.Module:
-    """The model's own loss when its metadata names one (``meta["loss"]``), else cross-entropy on logits."""
+def _make_loss(config: TrainConfig, spec: Any, model: nn.Module | None = None) -> nn.Module:
+    """The model's own loss: ``model.make_loss()`` when the model has it (a loss chosen by builder
+    arguments, e.g. ``luna_unet -k loss=bce_dice``), else the factory its metadata names
+    (``meta["loss"]``), else cross-entropy on logits."""
+    if model is not None and hasattr(model, "make_loss"):
+        return model.make_loss()
     factory = spec.meta.get("loss")
     if factory is None:
         return nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
@@ -284,7 +288,7 @@ def _train(config: TrainConfig, rank: int, local_rank: int, world: int, on_epoch
         to_channels_last(model)
     optimizer = _make_optimizer(config, model)
     schedule = _make_schedule(config, optimizer)
-    loss_fn = _make_loss(config, spec)
+    loss_fn = _make_loss(config, spec, model)
     state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": []}
     if resuming:
         saved = torch.load(checkpoint_path, map_location=device, weights_only=True)
@@ -427,9 +431,12 @@ def export_run(run_dir: str | Path, *, tag: str, manifest: str | Path, default: 
     """Publish a finished run's weights into a weights manifest (``zoo export``).
 
     Copies ``model.safetensors`` beside the manifest as ``ARCH.TAG.safetensors`` and writes the entry:
-    sha256, parameter count, data set, the evaluator's test metrics and the training command.
+    sha256, parameter count, data set, the evaluator's test metrics and the training command. A model
+    with side files (``save_assets``: the LSTM's ``tokenizer.json``) gets them in ``ARCH.TAG.assets/``,
+    each pinned by its sha256 in the entry.
     """
     import shutil
+    import tempfile
 
     run_dir, manifest = Path(run_dir), Path(manifest)
     try:
@@ -439,17 +446,28 @@ def export_run(run_dir: str | Path, *, tag: str, manifest: str | Path, default: 
     weights_file = run_dir / "model.safetensors"
     if sha256_file(weights_file) != report["sha256"]:
         raise ZooError(f"{weights_file} does not match the sha256 in {run_dir / 'report.json'}")
-    model = zoo.get_model(report["model"], **report["model_kwargs"])
+    model = zoo.get_model(report["model"], weights=str(weights_file))  # also reads and checks the run's side files
     metrics = {"split": report["split"], **{k: report["metrics"][k] for k in MANIFEST_METRICS}}
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    name = f"{report['model']}.{tag}"
+    assets: dict[str, str] = {}
+    if hasattr(model, "save_assets"):
+        staged = Path(tempfile.mkdtemp(prefix=f".{name}.assets.", dir=manifest.parent))
+        staged.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; a published folder is not
+        model.save_assets(staged)
+        assets = {f.name: sha256_file(f) for f in sorted(staged.iterdir())}
+        target = manifest.parent / f"{name}.assets"
+        if target.exists():
+            shutil.rmtree(target)
+        staged.replace(target)
     spec = WeightsSpec(
-        arch=report["model"], tag=tag, file=f"{report['model']}.{tag}.safetensors", sha256=report["sha256"],
+        arch=report["model"], tag=tag, file=f"{name}.safetensors", sha256=report["sha256"],
         num_params=sum(p.numel() for p in model.parameters()), dataset=report["dataset"], metrics=metrics,
         training={"command": report["command"], "epochs_run": report["epochs_run"], "best_epoch": report["best_epoch"],
                   **report["versions"]},
         model_kwargs=report["model_kwargs"], class_names=tuple(report["class_names"] or ()) or None,
-        default=default, base_dir=str(manifest.parent),
+        default=default, assets=assets, base_dir=str(manifest.parent),
     )
-    manifest.parent.mkdir(parents=True, exist_ok=True)
     tmp = spec.path.with_name(f".{spec.path.name}.tmp")
     shutil.copyfile(weights_file, tmp)
     tmp.replace(spec.path)

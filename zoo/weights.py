@@ -40,7 +40,9 @@ class WeightsSpec:
     ``file`` is relative to ``base_dir`` (the manifest's folder); ``url``, when set, is where a missing
     file is downloaded from into the cache. ``model_kwargs`` are the builder arguments the weights
     need (for example ``{"n_feature": 32}``). ``metrics`` come from ``zoo.metrics.Evaluator`` on
-    ``metrics["split"]``; ``training["command"]`` reproduces the weights.
+    ``metrics["split"]``; ``training["command"]`` reproduces the weights. ``assets`` pins the side
+    files a model needs beside its tensors (``{"tokenizer.json": sha256}`` for the LSTM's vocabulary):
+    they live in the folder ``ARCH.TAG.assets`` beside the weights and are checked at every load too.
     """
 
     arch: str
@@ -55,6 +57,7 @@ class WeightsSpec:
     class_names: tuple[str, ...] | None = None
     url: str | None = None
     default: bool = False
+    assets: Mapping[str, str] = field(default_factory=dict)
     base_dir: str = ""
 
     @property
@@ -64,6 +67,10 @@ class WeightsSpec:
     @property
     def path(self) -> Path:
         return Path(self.base_dir) / self.file
+
+    @property
+    def assets_dir(self) -> Path:
+        return Path(self.base_dir) / f"{self.name}.assets"
 
     def metrics_line(self) -> str:
         shown = [f"{k}={v:.4f}" for k, v in self.metrics.items() if isinstance(v, float)]
@@ -133,14 +140,14 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -254,6 +261,19 @@ def _no_such_weights(arch: str, available: Mapping[str, WeightsSpec], asked: str
 
 
 # ----------------------------------------------------------------------------------------- loading
+
+
+def check_assets(spec: WeightsSpec) -> Path:
+    """Check every side file ``spec`` pins (present, sha256 as pinned) and return their folder."""
+    for name, expected in spec.assets.items():
+        path = spec.assets_dir / name
+        if not path.is_file():
+            raise WeightsError(f"weights {spec.name}: {path} is missing; the model needs it beside its weights")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise WeightsError(f"weights {spec.name}: sha256 of {path} is {actual}, but the manifest pins {expected}. "
+                               "The file is corrupt or was replaced; restore it (git checkout).")
+    return spec.assets_dir
 
 
 def load_state_dict(source: WeightsSpec | LocalWeights, *, progress: bool = True) -> dict[str, Any]:

@@ -219,7 +219,9 @@ def lstm_sentiment(
 
 @hookimpl
 def register_models(register):
-    register("lstm_sentiment", lstm_sentiment, task="text-classification", tags=("text", "lstm", "course"),
+    from zoo.weights import shipped_manifest_path
+
+    register("lstm_sentiment", lstm_sentiment, task="text-classification", weights=str(shipped_manifest_path()), tags=("text", "lstm", "course"),
              description="The course's sentiment LSTM: embedding, 2-layer bidirectional LSTM over packed sequences, "
                          "dropout, linear head; word-level tokenizer saved as tokenizer.json beside the weights.",
              meta={"extra": "text", "input": "token_ids int64 [N, T] (0 = <pad>), lengths int64 [N]; "

@@ -402,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     from zoo.datasets.luna import add_commands as add_luna_commands
 
     add_luna_commands(sub)  # `zoo cache luna --prepare/--clear`, `zoo data synth-luna ROOT`
+    from zoo.luna_analysis import add_commands as add_luna_analysis_commands
+
+    add_luna_analysis_commands(sub)  # `zoo luna analyze SCAN.mhd`, `zoo luna validate`
 
     p = sub.add_parser("demo", help="offline end-to-end demo", description="Train mnist_cnn on the bundled digits, "
                        "evaluate it, save and reload the weights through torch.hub, and predict a few digits.")

@@ -282,3 +282,47 @@ def plot_training_curves(records: Sequence[Mapping], path: Any, title: str | Non
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+# ------------------------------------------------------------------------------------ LUNA16 analysis
+
+
+def plot_froc(fps_per_scan: Sequence[float], sensitivity: Sequence[float], path: Any, *,
+              points: Mapping[float, float] | None = None, title: str = "") -> str:
+    """A FROC curve (sensitivity against false positives per scan, log x axis) as a PNG; ``points``
+    marks the LUNA16 operating points ``{fp_rate: sensitivity}``."""
+    fig = _figure(6, 4.5)
+    ax = fig.add_subplot()
+    ax.plot(np.maximum(_to_numpy(fps_per_scan), 1e-3), _to_numpy(sensitivity), drawstyle="steps-post", label="FROC")
+    if points:
+        ax.scatter(list(points), list(points.values()), color="C3", zorder=3, label="competition points (1/8 ... 8)")
+    ax.set_xscale("log")
+    ax.set_xlim(1 / 16, 16)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("false positives per scan")
+    ax.set_ylabel("sensitivity (nodules found)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_detection(volume: Any, mask: Any, center_irc: Sequence[float], path: Any, *, title: str = "", half_size: int = 24) -> str:
+    """Three slices (axial, coronal, sagittal) through ``center_irc`` of ``volume`` ``[D, H, W]`` HU, with
+    the outline of ``mask`` ``[D, H, W]`` (the segmentation), as a PNG."""
+    volume, mask = _to_numpy(volume), _to_numpy(mask).astype(bool)
+    c = [int(round(v)) for v in center_irc]
+    fig = _figure(9, 3.4)
+    axes = fig.subplots(1, 3)
+    views = [("axial (row, column)", volume[c[0]], mask[c[0]], (c[1], c[2])),
+             ("coronal (index, column)", volume[:, c[1]], mask[:, c[1]], (c[0], c[2])),
+             ("sagittal (index, row)", volume[:, :, c[2]], mask[:, :, c[2]], (c[0], c[1]))]
+    for ax, (name, image, outline, (r, q)) in zip(axes, views):
+        r0, q0 = max(r - half_size, 0), max(q - half_size, 0)
+        ax.imshow(image[r0 : r + half_size, q0 : q + half_size], cmap="gray", vmin=-1000, vmax=400, interpolation="nearest")
+        if outline[r0 : r + half_size, q0 : q + half_size].any():
+            ax.contour(outline[r0 : r + half_size, q0 : q + half_size], levels=[0.5], colors="C1", linewidths=1)
+        ax.set_title(name, fontsize=8)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)

@@ -40,6 +40,7 @@ BUILTIN_PLUGINS = (
     "zoo.datasets.cifar",
     "zoo.datasets.text",
     "zoo.datasets.luna",
+    "zoo.datasets.luna_segmentation",
 )
 
 

@@ -514,7 +514,13 @@ class ScanCache:
     ``entry(uid, ...)`` returns ``(array, region_start)``, where ``array`` is memory-mapped and
     ``region_start`` is its first voxel ``(index, row, column)`` in the scan. ``builds`` counts the
     entries this process wrote; ``rebuilt`` records why an existing entry was replaced.
+
+    Other entry kinds (``zoo.datasets.luna_segmentation``: whole scans with their masks) subclass it
+    and override :attr:`suffix`, :attr:`version`, :meth:`_build`, :meth:`_payload_bytes` and
+    :meth:`_open_payload`; the locking, validation, atomic writing and eviction stay here.
     """
+
+    suffix = ".zct"
 
     def __init__(self, directory: str | os.PathLike | None = None, *, max_bytes: int | None = None, max_open: int = 64) -> None:
         self.directory = Path(directory) if directory is not None else default_cache_dir()
@@ -529,11 +535,16 @@ class ScanCache:
     def __getstate__(self) -> dict[str, Any]:  # DataLoader workers open their own memory maps
         return {**self.__dict__, "_open": OrderedDict()}
 
+    @property
+    def version(self) -> int:
+        """The entry format version written into every header; entries of another version are rebuilt."""
+        return CACHE_VERSION
+
     def path(self, uid: str) -> Path:
-        return self.directory / f"{uid}.zct"
+        return self.directory / f"{uid}{self.suffix}"
 
     def files(self) -> list[Path]:
-        return sorted(self.directory.rglob("*.zct")) if self.directory.is_dir() else []
+        return sorted(self.directory.rglob(f"*{self.suffix}")) if self.directory.is_dir() else []
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.files())
@@ -570,21 +581,30 @@ class ScanCache:
         header = self.read_header(path)
         if header is None:
             return "missing" if not path.exists() else "unreadable"
-        if header.get("version") != CACHE_VERSION:
-            return f"written by cache version {header.get('version')}, now {CACHE_VERSION}"
+        if header.get("version") != self.version:
+            return f"written by cache version {header.get('version')}, now {self.version}"
         if header.get("source") != expected["source"]:
             return "source scan changed"
         if header.get("crop") != expected["crop"]:
             return "crop parameters changed"
         if header.get("region") != expected["region"]:
             return "candidate region changed"
-        size = math.prod(header["region"][1][k] - header["region"][0][k] for k in range(3)) * 2
-        if path.stat().st_size != header["_offset"] + size:
+        if path.stat().st_size != header["_offset"] + self._payload_bytes(header):
             return "truncated"
         return None
 
-    def entry(self, uid: str, mhd_path: Path, region: np.ndarray, crop: dict[str, Any], source: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The cached region ``[start, stop)`` (int ``[2, 3]``) of scan ``uid``, built first if needed."""
+    def _payload_bytes(self, header: dict[str, Any]) -> int:
+        """The size of an entry's data after its header: the int16 region."""
+        return math.prod(header["region"][1][k] - header["region"][0][k] for k in range(3)) * 2
+
+    def _open_payload(self, path: Path, header: dict[str, Any]) -> Any:
+        """The entry's data, memory-mapped: the int16 region ``[index, row, column]``."""
+        shape = tuple(header["region"][1][k] - header["region"][0][k] for k in range(3))
+        return np.memmap(path, dtype="<i2", mode="r", offset=header["_offset"], shape=shape)
+
+    def entry(self, uid: str, mhd_path: Path, region: np.ndarray, crop: dict[str, Any], source: dict[str, Any] | None = None) -> tuple[Any, np.ndarray]:
+        """The cached region ``[start, stop)`` (int ``[2, 3]``) of scan ``uid``, built first if needed:
+        ``(payload, region_start)`` (the payload is :meth:`_open_payload`'s: here the int16 region)."""
         cached = self._open.get(uid)
         if cached is not None:
             self._open.move_to_end(uid)
@@ -601,8 +621,7 @@ class ScanCache:
                     self._build(path, uid, mhd_path, expected)
             self._evict(keep=path)
         header = self.read_header(path)
-        shape = tuple(header["region"][1][k] - header["region"][0][k] for k in range(3))
-        array = np.memmap(path, dtype="<i2", mode="r", offset=header["_offset"], shape=shape)
+        array = self._open_payload(path, header)
         try:
             os.utime(path)  # last use, for the size limit's least-recently-used eviction
         except OSError:
@@ -619,10 +638,13 @@ class ScanCache:
         if any(stop > size for stop, size in zip((z1, y1, x1), geometry.shape_irc)):
             raise DataError(f"scan {uid}: cache region {expected['region']} exceeds its shape {geometry.shape_irc}")
         block = np.ascontiguousarray(hu[z0:z1, y0:y1, x0:x1], dtype="<i2")
-        header = json.dumps({"version": CACHE_VERSION, "series_uid": uid, **expected, "dtype": "<i2"}).encode()
-        pad = _aligned(12 + len(header)) - 12 - len(header)
-        header += b" " * pad
-        _write_atomic(path, [_MAGIC, len(header).to_bytes(4, "little"), header, memoryview(block).cast("B")])
+        self._write_entry(path, {"version": self.version, "series_uid": uid, **expected, "dtype": "<i2"}, [memoryview(block).cast("B")])
+
+    def _write_entry(self, path: Path, header: dict[str, Any], chunks: Sequence[bytes | memoryview]) -> None:
+        """Write one entry atomically: magic, header length, the JSON header padded to the alignment, the data."""
+        data = json.dumps(header).encode()
+        data += b" " * (_aligned(12 + len(data)) - 12 - len(data))
+        _write_atomic(path, [_MAGIC, len(data).to_bytes(4, "little"), data, *chunks])
         self.builds += 1
 
     def _evict(self, keep: Path) -> None:
@@ -667,13 +689,15 @@ def _write_atomic(path: Path, chunks: Sequence[bytes | memoryview]) -> None:
 # ------------------------------------------------------------------------------------- augmentation
 
 
-def affine_resample(volumes: torch.Tensor, matrices: torch.Tensor, shifts: torch.Tensor, out_size: Sequence[int]) -> torch.Tensor:
+def affine_resample(volumes: torch.Tensor, matrices: torch.Tensor, shifts: torch.Tensor, out_size: Sequence[int],
+                    mode: str = "bilinear") -> torch.Tensor:
     """Resample ``volumes`` ``[B, C, D, H, W]`` to ``[B, C, *out_size]`` through an affine map in voxel units.
 
     An output voxel at offset ``o`` (``(index, row, column)``, from the output's centre) reads the input
     at offset ``matrices[b] @ o + shifts[b]`` from the input's centre (``matrices`` ``[B, 3, 3]``,
-    ``shifts`` ``[B, 3]``), trilinearly, repeating the border outside. With the identity and a shift of
-    ``(0, 0, 2)``, output column ``k`` is input column ``k + 2`` (plus the centring margin).
+    ``shifts`` ``[B, 3]``), trilinearly (``mode="nearest"``: the nearest voxel, for masks), repeating the
+    border outside. With the identity and a shift of ``(0, 0, 2)``, output column ``k`` is input column
+    ``k + 2`` (plus the centring margin).
     """
     b = volumes.shape[0]
     size_in = torch.tensor(volumes.shape[2:], dtype=torch.float32, device=volumes.device)
@@ -686,7 +710,7 @@ def affine_resample(volumes: torch.Tensor, matrices: torch.Tensor, shifts: torch
     theta[:, :, :3] = theta_irc[:, flip][:, :, flip]
     theta[:, :, 3] = (2 * shifts / size_in)[:, flip]
     grid = F.affine_grid(theta, [b, volumes.shape[1], *out_size], align_corners=False)
-    return F.grid_sample(volumes, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return F.grid_sample(volumes, grid, mode=mode, padding_mode="border", align_corners=False)
 
 
 @dataclass

@@ -421,5 +421,9 @@ def test_commands(tmp_path, capsys):
     assert "2 of 2 scans written" in capsys.readouterr().out
     args = parser.parse_args(["cache", "luna", "--clear", "--cache-dir", str(tmp_path / "c")])
     assert args.run(args) == 0 and list((tmp_path / "c").glob("*.zct")) == []
+    args = parser.parse_args(["cache", "luna_seg", "--prepare", "--root", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")])
+    assert args.run(args) == 0 and len(list((tmp_path / "c").glob("*.zseg"))) == 2  # whole scans + derived masks
+    args = parser.parse_args(["cache", "luna_seg", "--clear", "--cache-dir", str(tmp_path / "c")])
+    assert args.run(args) == 0 and list((tmp_path / "c").glob("*.zseg")) == []
     with pytest.raises(SystemExit):
         parser.parse_args(["cache", "luna"])  # --prepare or --clear is required

@@ -1401,8 +1401,9 @@ def _draw_nodule(volume: np.ndarray, rng: np.random.Generator, center: np.ndarra
 def add_commands(subparsers: Any) -> None:
     """Add ``zoo cache luna --prepare/--clear`` and ``zoo data synth-luna ROOT`` to an argparse ``subparsers``."""
     p = subparsers.add_parser("cache", help="prepare or clear a dataset's preprocessing cache",
-                              description="Fill (--prepare) or empty (--clear) the on-disk LUNA16 crop cache.")
-    p.add_argument("dataset", choices=["luna"], help="the cached data family")
+                              description="Fill (--prepare) or empty (--clear) the on-disk LUNA16 cache: crop regions "
+                                          "(luna, luna_malignancy) or whole scans with their derived masks (luna_seg).")
+    p.add_argument("dataset", choices=["luna", "luna_seg"], help="the cached data: luna (crops) or luna_seg (scans + masks)")
     action = p.add_mutually_exclusive_group(required=True)
     action.add_argument("--prepare", action="store_true", help="read every scan once and write its cache entry")
     action.add_argument("--clear", action="store_true", help="delete the cache entries (of --root, or all)")
@@ -1426,10 +1427,18 @@ def _cmd_cache(args: Any) -> int:
         directory = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
         if args.root and not args.cache_dir:
             directory = directory / _root_key(Path(args.root).expanduser())
-        removed = ScanCache(directory).clear()
+        if args.dataset == "luna_seg":
+            from zoo.datasets.luna_segmentation import SegmentationCache as cache_type
+        else:
+            cache_type = ScanCache
+        removed = cache_type(directory).clear()
         print(f"removed {removed} cache entries from {directory}")
         return 0
-    data = luna("all", root=args.root, cache_dir=args.cache_dir, cache_max_bytes=args.max_bytes)
+    if args.dataset == "luna_seg":
+        from zoo.datasets.luna_segmentation import luna_seg as build
+    else:
+        build = luna
+    data = build("all", root=args.root, cache_dir=args.cache_dir, cache_max_bytes=args.max_bytes)
     built = data.prepare_cache(progress=True)
     raw = sum(_check_raw(s[0]).stat().st_size for s in data._series)
     size = data.cache.size_bytes()

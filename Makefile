@@ -6,10 +6,15 @@ PY := $(VENV)/bin/python
 # The stamp's name changes when the dependencies do, so an edit to either file reinstalls.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 
-.PHONY: demo test bench clean
+.PHONY: demo demo-luna test bench clean
 
 demo: $(STAMP)  ## train, evaluate, export and reload mnist_cnn on the bundled digits (offline)
 	$(PY) -m zoo demo
+
+demo-luna: $(STAMP)  ## synthesise a LUNA16-like scan and find its nodules with the shipped synthetic weights
+	rm -rf runs/demo-luna
+	$(VENV)/bin/zoo data synth-luna runs/demo-luna/data --scans 1 --seed 2026
+	$(VENV)/bin/zoo luna analyze runs/demo-luna/data/subset0/*.mhd --json runs/demo-luna/detections.json --plot runs/demo-luna/plots
 
 test: $(STAMP)  ## the test suite, in one pytest process
 	$(PY) -m pytest -q

@@ -107,3 +107,20 @@ def test_trainer_runs_on_synthetic_luna(tmp_path):
     report = result.test_report
     assert 0 <= report["accuracy"] <= 1 and report["positive"]["class"] == 1 and "recall" in report["positive"]
     assert result.weights.is_file()
+
+
+def test_weights_do_not_need_the_file_the_malignancy_model_was_initialised_from(tmp_path):
+    """init_from names a file on the trainer's machine; loading the trained weights must not read it."""
+    import json
+
+    from zoo.weights import save_state_dict
+
+    classifier_file = tmp_path / "classifier.safetensors"
+    save_state_dict(zoo.get_model("luna_classifier"), classifier_file)
+    kwargs = {"init_from": str(classifier_file), "finetune": "block4"}
+    model = zoo.get_model("luna_malignancy", **kwargs)
+    trained = tmp_path / "malignancy.safetensors"
+    save_state_dict(model, trained, metadata={"arch": "luna_malignancy", "model_kwargs": json.dumps(kwargs)})
+    classifier_file.unlink()
+    loaded = zoo.get_model("luna_malignancy", weights=str(trained))
+    assert torch.equal(loaded.head.weight, model.head.weight)

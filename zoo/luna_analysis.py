@@ -410,6 +410,7 @@ def _cmd_analyze(args: Any) -> int:
     print(result.table(args.threshold))
     for note in result.notes:
         print(f"note: {note}")
+    _print_annotated(scan, result, args.threshold)
     if _is_synthetic_scan(scan):
         print("(a SYNTHETIC scan: these numbers say nothing about real CT)")
     if args.json_out:
@@ -427,6 +428,25 @@ def _cmd_analyze(args: Any) -> int:
             if path:
                 print(f"plot: {path}")
     return 0
+
+
+def _print_annotated(scan: Path, result: ScanAnalysis, threshold: float) -> None:
+    """When the scan's data set annotates it (ROOT/annotations*.csv), list its nodules and which were found."""
+    from zoo.datasets.luna import read_annotations
+
+    for root in list(scan.resolve().parents)[:2]:
+        path = next((root / n for n in ("annotations_with_malignancy.csv", "annotations.csv") if (root / n).is_file()), None)
+        if path is None:
+            continue
+        nodules = [a for a in read_annotations(path) if a.series_uid == result.series_uid]
+        hit, best = match_detections(result.nodules(threshold), nodules)
+        print(f"annotated in {path.name}: {len(nodules)} nodules, {int(np.isfinite(best).sum())} found "
+              f"(a detection with nodule p >= {threshold} within the nodule's radius), {int((hit < 0).sum())} false positives")
+        for a, b in zip(nodules, best):
+            kind = "" if a.is_malignant is None else (" malignant" if a.is_malignant else " benign")
+            print(f"  {'found ' if np.isfinite(b) else 'missed'} {a.center_xyz[0]:8.1f} {a.center_xyz[1]:8.1f} {a.center_xyz[2]:8.1f}"
+                  f"  {a.diameter_mm:5.1f} mm{kind}")
+        return
 
 
 def _cmd_validate(args: Any) -> int:

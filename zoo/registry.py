@@ -273,6 +273,9 @@ def build_model(
             if meta.get("arch", spec.name) != spec.name:
                 raise WeightsError(f"weights file {label} was saved for model {meta['arch']!r}, not {spec.name!r}")
             needed = json.loads(meta.get("model_kwargs", "{}"))
+    # Builder arguments that only initialise parameters before training (luna_malignancy's init_from: a
+    # file on the trainer's machine) are overwritten by the weights, so loading weights never needs them.
+    needed = {k: v for k, v in needed.items() if k not in spec.meta.get("init_only_kwargs", ())}
     for key, value in needed.items():
         if key in kwargs and kwargs[key] != value:
             raise WeightsError(f"weights {label} were trained with {key}={value!r}, but {key}={kwargs[key]!r} was passed")

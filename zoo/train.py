@@ -448,6 +448,7 @@ def export_run(run_dir: str | Path, *, tag: str, manifest: str | Path, default: 
         raise ZooError(f"{weights_file} does not match the sha256 in {run_dir / 'report.json'}")
     model = zoo.get_model(report["model"], weights=str(weights_file))  # also reads and checks the run's side files
     metrics = {"split": report["split"], **{k: report["metrics"][k] for k in MANIFEST_METRICS}}
+    init_only = get_registry().model(report["model"]).meta.get("init_only_kwargs", ())  # e.g. init_from: not needed to load
     manifest.parent.mkdir(parents=True, exist_ok=True)
     name = f"{report['model']}.{tag}"
     assets: dict[str, str] = {}
@@ -465,8 +466,8 @@ def export_run(run_dir: str | Path, *, tag: str, manifest: str | Path, default: 
         num_params=sum(p.numel() for p in model.parameters()), dataset=report["dataset"], metrics=metrics,
         training={"command": report["command"], "epochs_run": report["epochs_run"], "best_epoch": report["best_epoch"],
                   **report["versions"]},
-        model_kwargs=report["model_kwargs"], class_names=tuple(report["class_names"] or ()) or None,
-        default=default, assets=assets, base_dir=str(manifest.parent),
+        model_kwargs={k: v for k, v in report["model_kwargs"].items() if k not in init_only},
+        class_names=tuple(report["class_names"] or ()) or None, default=default, assets=assets, base_dir=str(manifest.parent),
     )
     tmp = spec.path.with_name(f".{spec.path.name}.tmp")
     shutil.copyfile(weights_file, tmp)

@@ -363,7 +363,7 @@ def register_models(register):
                    "recipe": "zoo train luna_classifier --data luna --root ROOT -d balance_ratio=1 --epochs 10"})
     register("luna_malignancy", luna_malignancy, task="classification", weights=manifest, tags=("luna", "ct", "3d", "book"),
              description="The LUNA16 backbone with a benign/malignant head, initialised from a nodule classifier (init_from=...).",
-             meta={"input": _INPUT, "output": "logits [N, 2] (benign, malignant)", "input_shape": INPUT_SHAPE,
+             meta={"init_only_kwargs": ("init_from",), "input": _INPUT, "output": "logits [N, 2] (benign, malignant)", "input_shape": INPUT_SHAPE,
                    "class_names": ("benign", "malignant"), "data": "luna_malignancy",
                    "recipe": "zoo train luna_malignancy --data luna_malignancy --root ROOT "
                              "-k init_from=runs/luna_classifier-luna/model.safetensors -k finetune=block4 -d balance_ratio=1"})

@@ -187,3 +187,36 @@ def test_zoo_luna_analyze_refuses_synthetic_weights_on_a_real_scan(tmp_path, sma
                                         allow_synthetic_weights=False))
     assert main(["luna", "analyze", str(tmp_path / "missing.mhd")]) != 0
     assert "missing.mhd is not a scan: pass the .mhd header" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_zoo_luna_analyze_runs_out_of_the_box_on_a_synthetic_scan(tmp_path, small_luna, capsys):
+    """The shipped synthetic weights: a table, JSON, one PNG per detection, the annotated nodules listed."""
+    from zoo.cli import main
+
+    mhd = next(small_luna.glob("subset*/*.mhd"))
+    out = tmp_path / "detections.json"
+    assert main(["luna", "analyze", str(mhd), "--json", str(out), "--plot", str(tmp_path / "plots")]) == 0
+    printed = capsys.readouterr().out
+    assert "annotated in annotations_with_malignancy.csv" in printed and "SYNTHETIC" in printed
+    report = json.loads(out.read_text())
+    assert report["series_uid"] == mhd.stem and report["shape_irc"] == [36, 64, 64]
+    for d in report["detections"]:
+        assert 0.0 <= d["nodule_probability"] <= 1.0 and 0.0 <= d["malignancy_probability"] <= 1.0 and d["diameter_mm"] > 0
+    assert len(list((tmp_path / "plots").glob("*.png"))) == len(report["detections"])
+
+
+def test_weights_for_the_wrong_model_and_corrupt_scans_are_refused(tmp_path, small_luna):
+    from zoo.errors import WeightsError
+    from zoo.weights import read_manifest, shipped_manifest_path
+
+    classifier_file = read_manifest(shipped_manifest_path())["luna_classifier.synthetic"].path
+    with pytest.raises(WeightsError, match="saved for model 'luna_classifier', not 'luna_unet'"):
+        NodulePipeline.from_weights(seg_weights=str(classifier_file))
+    mhd = next(small_luna.glob("subset*/*.mhd"))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / mhd.name).write_bytes(mhd.read_bytes())
+    (broken / mhd.with_suffix(".raw").name).write_bytes(mhd.with_suffix(".raw").read_bytes()[:1000])
+    with pytest.raises(DataError, match="truncated|bytes"):
+        _pipeline().analyze_scan(broken / mhd.name)

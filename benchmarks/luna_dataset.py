@@ -18,13 +18,14 @@ cache, not a cold disk. ``--threads 1`` (the default) because DataLoader workers
 thread each, and on a busy two-core machine two threads made ``torch.stack`` in the main process's
 collate up to 100x slower.
 
-    .venv/bin/python benchmarks/luna_dataset.py [--samples 1000] [--scans 40] [--shape 128 384 384] [--root R] [--threads 1]
+    .venv/bin/python benchmarks/luna_dataset.py [--samples 1000] [--scans 40] [--shape 128 384 384] [--root R] [--threads 1] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -74,6 +75,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads in the main process (default 1)")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="num_workers values (default 0 1 2)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3, help="cold + warm pairs per row; medians are reported (default 3)")
     parser.add_argument("--order", choices=("shuffled", "first", "last"), default="shuffled")
     parser.add_argument("--uncached-samples", type=int, default=20, help="samples timed without any cache (default 20)")
     args = parser.parse_args()
@@ -104,22 +106,25 @@ def main() -> int:
         for label, run in [(f"DataLoader, num_workers={w}", lambda w=w: iterate(dataset, order, w, args.batch_size)) for w in args.workers] + [
             ("tensor fast path `dataset.batch()`", lambda: iterate_fast_path(dataset, order, args.batch_size))
         ]:
-            shutil.rmtree(cache_dir, ignore_errors=True)
-            dataset.cache._open.clear()
-            cold = run()
-            dataset.cache._open.clear()  # the warm pass reopens the entries, as a new process would
-            warm = run()
-            rows.append((label, n / cold, n / warm, cold / warm))
-            print(f"{label}: cold {cold:.2f} s, warm {warm:.2f} s", file=sys.stderr)
+            colds, warms = [], []
+            for _ in range(args.repeats):  # cold and warm side by side, each repeat from an empty cache
+                shutil.rmtree(cache_dir, ignore_errors=True)
+                dataset.cache._open.clear()
+                colds.append(run())
+                dataset.cache._open.clear()  # the warm pass reopens the entries, as a new process would
+                warms.append(run())
+                print(f"{label}: cold {colds[-1]:.2f} s, warm {warms[-1]:.2f} s", file=sys.stderr)
+            ratios = [c / w for c, w in zip(colds, warms)]
+            rows.append((label, n / statistics.median(colds), n / statistics.median(warms), statistics.median(ratios), min(ratios), max(ratios)))
         cache_bytes = dataset.cache.size_bytes()
         per_sample = uncached(dataset, order, min(args.uncached_samples, n))
 
     print(f"\n{n} samples ({args.order}) from {touched} of {len(dataset.series_uids)} scans, batch size {args.batch_size}; "
-          f"torch threads {torch.get_num_threads()}\n")
-    print("| pass | cold samples/s (empty cache) | warm samples/s | warm / cold |")
+          f"torch threads {torch.get_num_threads()}; medians of {args.repeats} repeats\n")
+    print("| pass | cold samples/s (empty cache) | warm samples/s | warm / cold (min-max) |")
     print("|---|---:|---:|---:|")
-    for label, cold, warm, ratio in rows:
-        print(f"| {label} | {cold:,.0f} | {warm:,.0f} | {ratio:.1f}x |")
+    for label, cold, warm, ratio, low, high in rows:
+        print(f"| {label} | {cold:,.0f} | {warm:,.0f} | {ratio:.1f}x ({low:.1f}-{high:.1f}) |")
     print(f"| no cache: SimpleITK read per sample | {1 / per_sample:,.1f} | - | - |")
     print(f"\ncache on disk: {cache_bytes / 1e6:.1f} MB for {raw_bytes / 1e6:.1f} MB of raw CT (.mhd + .raw), "
           f"{cache_bytes / raw_bytes:.0%}")

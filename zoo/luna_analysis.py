@@ -423,6 +423,7 @@ def _cmd_analyze(args: Any) -> int:
             print("plots: skipped (the scan was resampled; the plots show the scan as analysed only)")
         for k, d in enumerate(result.detections):
             path = plot_detection(result.volume, result.mask, d.center_irc, Path(args.plot) / f"{result.series_uid}-{k:02d}.png",
+                                  spacing_irc=result.spacing_irc,
                                   title=f"detection {k}: nodule p {d.nodule_probability:.2f}, malignant p "
                                         f"{d.malignancy_probability:.2f}, ~{d.diameter_mm:.1f} mm") if result.volume is not None else None
             if path:

@@ -307,19 +307,23 @@ def plot_froc(fps_per_scan: Sequence[float], sensitivity: Sequence[float], path:
     return _save(fig, path)
 
 
-def plot_detection(volume: Any, mask: Any, center_irc: Sequence[float], path: Any, *, title: str = "", half_size: int = 24) -> str:
+def plot_detection(volume: Any, mask: Any, center_irc: Sequence[float], path: Any, *, title: str = "", half_size: int = 24,
+                   spacing_irc: Sequence[float] = (1.0, 1.0, 1.0)) -> str:
     """Three slices (axial, coronal, sagittal) through ``center_irc`` of ``volume`` ``[D, H, W]`` HU, with
-    the outline of ``mask`` ``[D, H, W]`` (the segmentation), as a PNG."""
+    the outline of ``mask`` ``[D, H, W]`` (the segmentation), as a PNG; ``spacing_irc`` (mm) keeps the
+    slices' proportions true."""
     volume, mask = _to_numpy(volume), _to_numpy(mask).astype(bool)
     c = [int(round(v)) for v in center_irc]
     fig = _figure(9, 3.4)
     axes = fig.subplots(1, 3)
-    views = [("axial (row, column)", volume[c[0]], mask[c[0]], (c[1], c[2])),
-             ("coronal (index, column)", volume[:, c[1]], mask[:, c[1]], (c[0], c[2])),
-             ("sagittal (index, row)", volume[:, :, c[2]], mask[:, :, c[2]], (c[0], c[1]))]
-    for ax, (name, image, outline, (r, q)) in zip(axes, views):
+    si, sr, sc = (float(v) for v in spacing_irc)
+    views = [("axial (row, column)", volume[c[0]], mask[c[0]], (c[1], c[2]), sr / sc),
+             ("coronal (index, column)", volume[:, c[1]], mask[:, c[1]], (c[0], c[2]), si / sc),
+             ("sagittal (index, row)", volume[:, :, c[2]], mask[:, :, c[2]], (c[0], c[1]), si / sr)]
+    for ax, (name, image, outline, (r, q), aspect) in zip(axes, views):
         r0, q0 = max(r - half_size, 0), max(q - half_size, 0)
-        ax.imshow(image[r0 : r + half_size, q0 : q + half_size], cmap="gray", vmin=-1000, vmax=400, interpolation="nearest")
+        ax.imshow(image[r0 : r + half_size, q0 : q + half_size], cmap="gray", vmin=-1000, vmax=400, interpolation="nearest",
+                  aspect=aspect)
         if outline[r0 : r + half_size, q0 : q + half_size].any():
             ax.contour(outline[r0 : r + half_size, q0 : q + half_size], levels=[0.5], colors="C1", linewidths=1)
         ax.set_title(name, fontsize=8)

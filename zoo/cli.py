@@ -354,7 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "recall (favour recall when missing a positive costs more than a false alarm)")
     p.add_argument("--json", action="store_true", help="print only the JSON report")
     p.add_argument("--plot", metavar="DIR", help="write PNG plots into DIR: the confusion matrix (normalised per row), "
-                   "and the precision-recall curve for two-class models")
+                   "the precision-recall curve for two-class models, and overlays (input, target, prediction) of a "
+                   "few samples for segmentation models")
     p.set_defaults(run=cmd_eval)
 
     p = sub.add_parser("export", help="add a run's weights to a manifest", description="Copy a finished run's weights "

@@ -77,7 +77,7 @@ def main() -> None:
                                            batch_size=args.batch_size)
     dataset = zoo.get_dataset("luna", split=args.split, root=args.root)
     annotations = read_annotations(dataset.root / "annotations.csv")
-    scans = list(zip(dataset.series_uids, (s[0] for s in dataset._series)))[: args.max_scans or None]
+    scans = list(dataset.scan_paths.items())[: args.max_scans or None]
     totals = {name: {"found": 0, "fp": 0, "detections": 0, "seconds": []} for name in ("segment, then classify", "sliding-window classifier")}
     n_nodules = 0
     for k, (uid, mhd) in enumerate(scans):

@@ -168,6 +168,10 @@ def test_validate_counts_hits_false_positives_and_malignancy(small_luna):
     assert report["malignancy"]["accuracy"] == 1.0 and report["synthetic"] is True  # marked by its SYNTHETIC.json
     strict = validate(Oracle(), root=small_luna, split="all", nodule_threshold=0.7, progress=False)
     assert strict["false_positives_per_scan"] == 0.0
+    subsets = sorted(int(p.name[6:]) for p in small_luna.glob("subset*"))
+    folded = validate(Oracle(), root=small_luna, split="test", fold=subsets[0], progress=False)
+    assert folded["scans"] == len(list((small_luna / f"subset{subsets[0]}").glob("*.mhd")))
+    assert folded["split"] == f"test (fold {subsets[0]})"
 
 
 def test_zoo_luna_analyze_refuses_synthetic_weights_on_a_real_scan(tmp_path, small_luna, capsys):

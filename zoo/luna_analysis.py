@@ -279,9 +279,10 @@ def competition_score(fps: np.ndarray, sensitivity: np.ndarray, rates: Sequence[
     return float(np.mean(at)), at
 
 
-def validate(pipeline: NodulePipeline, *, root: str | os.PathLike | None = None, split: str = "test",
+def validate(pipeline: NodulePipeline, *, root: str | os.PathLike | None = None, split: str = "test", fold: int | None = None,
              nodule_threshold: float = 0.5, malignancy_threshold: float = 0.5, progress: bool = True) -> dict[str, Any]:
-    """Run ``pipeline`` over the ``split`` scans of a LUNA16 folder (``root=None``: the synthetic set) and
+    """Run ``pipeline`` over the ``split`` scans of a LUNA16 folder (``root=None``: the synthetic set;
+    ``fold=K``: the official subsets as folds, as the ``luna`` dataset takes them) and
     score it with the LUNA16 rules: detection recall and false positives per scan at ``nodule_threshold``,
     the FROC curve and CPM, and the benign/malignant confusion of the nodules found (shared evaluator)."""
     from tqdm.auto import tqdm
@@ -290,7 +291,7 @@ def validate(pipeline: NodulePipeline, *, root: str | os.PathLike | None = None,
     from zoo.datasets.luna import read_annotations
     from zoo.metrics import Evaluator
 
-    dataset = zoo.get_dataset("luna", split=split, root=root)
+    dataset = zoo.get_dataset("luna", split=split, root=root, **({} if fold is None else {"fold": fold}))
     root_path = Path(dataset.root)
     annotation_file = next((root_path / n for n in ("annotations_with_malignancy.csv", "annotations.csv") if (root_path / n).is_file()), None)
     if annotation_file is None:
@@ -301,8 +302,8 @@ def validate(pipeline: NodulePipeline, *, root: str | os.PathLike | None = None,
     has_malignancy = annotation_file.name == "annotations_with_malignancy.csv"
     malignancy = Evaluator("classification", 2, class_names=["benign", "malignant"])
     best_all, fp_scores, per_scan = [], [], []
-    for uid, series in tqdm(list(zip(dataset.series_uids, dataset._series)), desc="validate", unit="scan", disable=not progress):
-        result = pipeline.analyze_scan(series[0])
+    for uid, mhd in tqdm(list(dataset.scan_paths.items()), desc="validate", unit="scan", disable=not progress):
+        result = pipeline.analyze_scan(mhd)
         nodules = by_series.get(uid, [])
         hit, best = match_detections(result.detections, nodules)
         best_all.append(best)
@@ -323,7 +324,7 @@ def validate(pipeline: NodulePipeline, *, root: str | os.PathLike | None = None,
     cpm, at_rates = competition_score(fps, sensitivity)
     n_nodules = len(best_scores)
     return {
-        "root": str(root_path), "split": split, "synthetic": bool(getattr(dataset, "synthetic", False)), "scans": n_scans,
+        "root": str(root_path), "split": split if fold is None else f"{split} (fold {fold})", "synthetic": bool(getattr(dataset, "synthetic", False)), "scans": n_scans,
         "nodules": n_nodules, "nodule_threshold": nodule_threshold,
         "recall": float((best_scores >= nodule_threshold).sum() / n_nodules) if n_nodules else float("nan"),
         "false_positives_per_scan": float(sum(s["false_positives"] for s in per_scan) / max(n_scans, 1)),
@@ -376,7 +377,8 @@ def add_commands(subparsers: Any) -> None:
                        description="Run the pipeline over the held-out scans of ROOT and report detection recall, false "
                                    "positives per scan, the FROC curve and CPM score, and the benign/malignant confusion.")
     v.add_argument("--root", help="LUNA16 folder (default: the synthetic set)")
-    v.add_argument("--split", default="test", help="scans to use: test (default), val, all, or fold=K's")
+    v.add_argument("--split", default="test", choices=("test", "val", "train", "all"), help="scans to use (default test)")
+    v.add_argument("--fold", type=int, help="use the official subsets as folds: test = subsetK (as the luna dataset's fold=K)")
     weights_options(v)
     v.add_argument("--out", help="folder for report.json and froc.png (default: print only)")
     v.set_defaults(run=_cmd_validate)
@@ -451,7 +453,7 @@ def _print_annotated(scan: Path, result: ScanAnalysis, threshold: float) -> None
 
 
 def _cmd_validate(args: Any) -> int:
-    report = validate(_pipeline(args), root=args.root, split=args.split, nodule_threshold=args.threshold)
+    report = validate(_pipeline(args), root=args.root, split=args.split, fold=args.fold, nodule_threshold=args.threshold)
     data = "SYNTHETIC scans (numbers say nothing about real CT)" if report["synthetic"] else report["root"]
     print(f"{report['scans']} {report['split']} scans, {report['nodules']} nodules; {data}")
     print(f"at nodule probability >= {report['nodule_threshold']}: recall {report['recall']:.3f}, "

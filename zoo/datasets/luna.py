@@ -863,6 +863,11 @@ class LunaDataset(torch.utils.data.Dataset):
                 raise DataError(f"cannot balance classes: this split has {len(self._pos)} positives and {len(self._neg)} negatives")
             self.set_epoch(1)
 
+    @property
+    def scan_paths(self) -> dict[str, Path]:
+        """``{seriesuid: .mhd path}`` of this split's scans, in split order."""
+        return {uid: series[0] for uid, series in zip(self.series_uids, self._series)}
+
     # -- indexing
     def __len__(self) -> int:
         if self._ratios is None:

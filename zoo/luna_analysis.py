@@ -170,9 +170,8 @@ class NodulePipeline:
         labels, count = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
         detections: list[Detection] = []
         if count:
-            index = np.arange(1, count + 1)
-            sizes = ndimage.sum_labels(np.ones_like(hu), labels, index)
-            keep = index[sizes >= self.min_voxels]
+            sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]  # voxels per component
+            keep = np.flatnonzero(sizes >= self.min_voxels) + 1
             centers = np.asarray(ndimage.center_of_mass(hu + 1001.0, labels, keep), dtype=np.float64).reshape(-1, 3)
             sizes = sizes[keep - 1]
             if len(keep):

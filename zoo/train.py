@@ -213,7 +213,6 @@ def _join_process_group(config: TrainConfig) -> tuple[int, int, int]:
     return rank, local_rank, world
 
 
-
 CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}  # tensor rank -> channels-last layout
 
 

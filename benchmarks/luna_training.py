@@ -39,7 +39,7 @@ def run(model: str, data: str, root: Path, out: Path, epochs: int, epoch_size: i
 
     data_kwargs = {"balance_ratio": 1, **({"epoch_size": epoch_size} if epoch_size else {})}
     config = TrainConfig(model, data, root=str(root), epochs=epochs, batch_size=32, patience=0, out=str(out), schedule=args.schedule,
-                         amp=args.amp, channels_last=args.amp, model_kwargs=model_kwargs, data_kwargs=data_kwargs, progress=False)
+                         amp=args.amp, channels_last=args.amp, val_from_train=args.val_from_train, model_kwargs=model_kwargs, data_kwargs=data_kwargs, progress=False)
     start = time.perf_counter()
     result = train(config)
     seconds = time.perf_counter() - start
@@ -76,6 +76,9 @@ def main() -> int:
     parser.add_argument("--fp32", dest="amp", action="store_false",
                         help="train in float32 (default: bf16 autocast and channels-last-3d, about 3x faster on CPUs with bf16)")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument("--val-from-train", action="store_true",
+                        help="validate (best epoch) on 10%% of the training samples instead of the val scans, as the "
+                             "trainer did before it used the val split (how the shipped weights were trained)")
     parser.add_argument("--from-results", type=Path, help="print the table of an earlier run's results.json, train nothing")
     args = parser.parse_args()
     if args.from_results:

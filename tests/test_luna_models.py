@@ -6,6 +6,7 @@ are measured by ``benchmarks/luna_training.py``, not here."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -107,6 +108,11 @@ def test_trainer_runs_on_synthetic_luna(tmp_path):
     report = result.test_report
     assert 0 <= report["accuracy"] <= 1 and report["positive"]["class"] == 1 and "recall" in report["positive"]
     assert result.weights.is_file()
+    # Validation uses the dataset's val split (other scans), not candidates of the training scans.
+    val_scans = zoo.get_dataset("luna", split="val", root=str(root), test_fraction=0.25).series_uids
+    assert not set(val_scans) & set(zoo.get_dataset("luna", split="train", root=str(root), test_fraction=0.25).series_uids)
+    saved = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert saved["validation"].startswith("the luna val split")
 
 
 def test_weights_do_not_need_the_file_the_malignancy_model_was_initialised_from(tmp_path):

@@ -97,7 +97,9 @@ def test_nproc_beyond_the_machine_is_refused(tmp_path):
 def test_schedules_label_smoothing_and_channels_last_run(tmp_path):
     result = train(_config(tmp_path / "s", epochs=2, schedule="cosine", label_smoothing=0.1, channels_last=True, amp=True))
     assert result.history[0]["lr"] == 1e-3 and result.history[1]["lr"] == pytest.approx(5e-4)
-    command = json.loads((tmp_path / "s" / "report.json").read_text())["command"]
+    saved = json.loads((tmp_path / "s" / "report.json").read_text())
+    command = saved["command"]
     assert "--schedule cosine --label-smoothing 0.1" in command and command.endswith("--amp --channels-last")
+    assert saved["validation"].startswith("0.1 of the digits train split")  # digits has no val split
     with pytest.raises(ZooError, match="unknown schedule"):
         train(_config(tmp_path / "t", schedule="linear"))

@@ -109,7 +109,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
         schedule=args.schedule, step_size=args.step_size, gamma=args.gamma, label_smoothing=args.label_smoothing,
         augment=not args.no_augment, amp=args.amp, channels_last=args.channels_last,
-        val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, device=args.device, out=args.out,
+        val_fraction=args.val_fraction, val_from_train=args.val_from_train, patience=args.patience, seed=args.seed, device=args.device, out=args.out,
         resume=args.resume, model_kwargs=dict(args.model_kwargs), data_kwargs=dict(args.data_kwargs),
         workers=args.workers, nproc=args.nproc, download=args.download, progress=not args.quiet,
     )
@@ -332,7 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format for 4D image models")
     p.add_argument("--nproc", type=int, default=1, help="data-parallel processes on this machine (DDP: gloo on CPU, "
                    "nccl on GPU); --batch-size is the global batch. Across nodes, launch with torchrun instead")
-    p.add_argument("--val-fraction", type=float, default=0.1, help="share of the train split held out for validation")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of the train split held out for validation, for datasets without a val split (default 0.1)")
+    p.add_argument("--val-from-train", action="store_true",
+                   help="hold out --val-fraction of the train split even when the dataset has a val split (LUNA16: the "
+                        "held-out samples then come from training scans)")
     p.add_argument("--patience", type=int, default=5, help="early stopping: epochs without a better validation loss (0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run folder (default runs/MODEL-DATASET)")

@@ -61,7 +61,8 @@ class TrainConfig:
     augment: bool = True  # use the training split's batch augmentation, when the dataset has one
     amp: bool = False  # autocast to bfloat16 (GPUs, and CPUs with native bf16)
     channels_last: bool = False
-    val_fraction: float = 0.1
+    val_fraction: float = 0.1  # of the train split, held out when the dataset has no val split (or val_from_train)
+    val_from_train: bool = False  # validate on val_fraction of the train split even when the dataset has a val split
     patience: int = 5  # epochs without a better validation loss before stopping; 0 never stops early
     seed: int = 0
     device: str = "cpu"
@@ -87,7 +88,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value != getattr(defaults, name):
                 parts += [f"--{name.replace('_', '-')}", str(value)]
-        parts += [flag for flag, on in (("--no-augment", not self.augment), ("--amp", self.amp), ("--channels-last", self.channels_last)) if on]
+        parts += [flag for flag, on in (("--no-augment", not self.augment), ("--amp", self.amp), ("--channels-last", self.channels_last),
+                                        ("--val-from-train", self.val_from_train)) if on]
         parts += [arg for k, v in self.model_kwargs.items() for arg in ("-k", f"{k}={v}")]
         parts += [arg for k, v in self.data_kwargs.items() for arg in ("-d", f"{k}={v}")]
         return shlex.join(parts)
@@ -164,7 +166,8 @@ def _write_json(path: Path, data: Any) -> None:
 def _check_resumable(config: TrainConfig, run_dir: Path) -> None:
     saved = json.loads((run_dir / "config.json").read_text())
     now = json.loads(json.dumps(asdict(config), default=str))
-    changed = sorted(k for k in now if k not in _RESUMABLE_CHANGES and saved.get(k) != now[k])
+    defaults = json.loads(json.dumps(asdict(TrainConfig(config.model, config.data)), default=str))  # keys older runs lack
+    changed = sorted(k for k in now if k not in _RESUMABLE_CHANGES and saved.get(k, defaults[k]) != now[k])
     if changed:
         details = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
         raise ZooError(f"cannot resume {run_dir}: its run was started with other settings ({details})")
@@ -273,7 +276,15 @@ def _train(config: TrainConfig, rank: int, local_rank: int, world: int, on_epoch
     load = dict(root=config.root, download=config.download, **config.data_kwargs)
     train_set = zoo.get_dataset(config.data, split="train", **load)
     test_set = zoo.get_dataset(config.data, split="test", **load)
-    train_idx, val_idx = split_indices(len(train_set), config.val_fraction, config.seed)
+    if "val" in (data_spec.meta.get("splits") or ()) and not config.val_from_train:
+        # The dataset's own validation split (LUNA16: other scans), so nothing seen in training is validated on.
+        val_set = zoo.get_dataset(config.data, split="val", **load)
+        train_idx, val_idx = torch.arange(len(train_set)), torch.arange(len(val_set))
+        validation = f"the {config.data} val split ({len(val_set)} samples)"
+    else:
+        val_set = train_set
+        train_idx, val_idx = split_indices(len(train_set), config.val_fraction, config.seed)
+        validation = f"{config.val_fraction:g} of the {config.data} train split ({len(val_idx)} samples, seed {config.seed})"
     class_names = list(getattr(train_set, "class_names", None) or data_spec.class_names or []) or None
 
     torch.manual_seed(config.seed)
@@ -343,7 +354,7 @@ def _train(config: TrainConfig, rank: int, local_rank: int, world: int, on_epoch
         lr = optimizer.param_groups[0]["lr"]
         if schedule is not None:
             schedule.step()
-        val = evaluate(model, train_set, indices=val_idx, loss_fn=loss_fn, **evaluate_kwargs)
+        val = evaluate(model, val_set, indices=val_idx, loss_fn=loss_fn, **evaluate_kwargs)
         record = {
             "epoch": epoch,
             "train_loss": float(totals[0] / totals[2]),
@@ -385,7 +396,7 @@ def _train(config: TrainConfig, rank: int, local_rank: int, world: int, on_epoch
     if lead:
         sha256 = save_state_dict(model, weights_path, metadata=_weights_metadata(config))
         _write_json(run_dir / "report.json", {
-            "model": config.model, "dataset": config.data, "split": "test", "command": config.command(),
+            "model": config.model, "dataset": config.data, "split": "test", "validation": validation, "command": config.command(),
             "model_kwargs": config.model_kwargs, "class_names": class_names, "best_epoch": state["best_epoch"],
             "epochs_run": state["epoch"], "sha256": sha256, "metrics": test_report,
             "versions": {"hubzoo": zoo.__version__, "torch": torch.__version__},

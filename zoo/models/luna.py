@@ -373,6 +373,5 @@ def register_models(register):
                             "clipped to [-1000, 1000]; any H, W (training crops are 64x64, evaluation uses whole slices)",
                    "output": "logits [N, 1, H, W] of the nodule class (sigmoid >= 0.5: nodule)",
                    "input_shape": SEGMENTATION_INPUT_SHAPE, "class_names": ("background", "nodule"), "data": "luna_seg",
-                   "loss": "zoo.models.luna:SegmentationLoss",
                    "recipe": "zoo train luna_unet --data luna_seg --root ROOT --epochs 24 --batch-size 32 --schedule cosine "
                              "--patience 0 --amp --channels-last -k loss=bce_dice"})

@@ -13,7 +13,7 @@ dependencies = ["torch", "pluggy", "safetensors"]
 
 import inspect as _inspect
 
-import zoo as _zoo
+from zoo.api import get_model as _get_model
 from zoo.plugins import get_registry as _get_registry
 
 _ENTRY_ARGS = """
@@ -32,7 +32,7 @@ Returns:
 
 def _make_entry(spec):
     def entry(*, weights=None, pretrained=False, progress=True, **kwargs):
-        return _zoo.get_model(spec.name, weights=weights, pretrained=pretrained, progress=progress, **kwargs)
+        return _get_model(spec.name, weights=weights, pretrained=pretrained, progress=progress, **kwargs)
 
     # A factory registered as "module:function" is not imported just to describe it.
     signature = f" {_inspect.signature(spec.factory)}" if callable(spec.factory) else ""

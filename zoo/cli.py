@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import MISSING, fields
 from typing import Any, Sequence
 
 from zoo.errors import ZooError
+from zoo.plugins import add_plugin_commands, get_registry
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -36,8 +38,6 @@ def _print_json(data: Any) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from zoo.plugins import get_registry
-
     registry = get_registry()
     names = registry.list_models(args.pattern, args.task)
     if args.json:
@@ -52,8 +52,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from zoo.plugins import get_registry
-
     registry = get_registry()
     names = registry.list_datasets(args.pattern, args.task)
     if args.json:
@@ -67,12 +65,11 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    import zoo
+    from zoo.api import get_model
     from zoo.models.complexity import count_macs, count_params
-    from zoo.plugins import get_registry
 
     spec = get_registry().model(args.name)
-    model = zoo.get_model(args.name, **dict(args.model_kwargs))
+    model = get_model(args.name, **dict(args.model_kwargs))
     print(f"{spec.name}\n{'=' * len(spec.name)}\n{spec.summary()}\nParameters: {count_params(model):,}")
     input_shape = spec.meta.get("input_shape")
     if input_shape:
@@ -87,8 +84,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_plugins(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from zoo.plugins import get_registry
-
     plugins = list(get_registry().plugins.values())
     if args.json:
         print(json.dumps([{k: v for k, v in asdict(p).items() if k != "traceback"} for p in plugins], indent=2))
@@ -102,17 +97,11 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from zoo.train import TrainConfig, train
+    from zoo.runs import TrainConfig
+    from zoo.train import train
 
-    config = TrainConfig(
-        model=args.name, data=args.data, root=args.root, epochs=args.epochs, batch_size=args.batch_size,
-        optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
-        schedule=args.schedule, step_size=args.step_size, gamma=args.gamma, label_smoothing=args.label_smoothing,
-        augment=not args.no_augment, amp=args.amp, channels_last=args.channels_last,
-        val_fraction=args.val_fraction, val_from_train=args.val_from_train, patience=args.patience, seed=args.seed, device=args.device, out=args.out,
-        resume=args.resume, model_kwargs=dict(args.model_kwargs), data_kwargs=dict(args.data_kwargs),
-        workers=args.workers, nproc=args.nproc, download=args.download, progress=not args.quiet,
-    )
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    config = TrainConfig(**{**values, "model_kwargs": dict(args.model_kwargs), "data_kwargs": dict(args.data_kwargs)})
     result = train(config)
     import os
 
@@ -126,21 +115,20 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import zoo
-    from zoo.plugins import get_registry
+    from zoo.api import evaluate, get_dataset, get_model
 
     spec = get_registry().model(args.name)
     data_spec = get_registry().dataset(args.data)
-    model = zoo.get_model(args.name, weights=args.weights, **dict(args.model_kwargs))
-    dataset = zoo.get_dataset(args.data, split=args.split, root=args.root, download=args.download, **dict(args.data_kwargs))
+    model = get_model(args.name, weights=args.weights, **dict(args.model_kwargs))
+    dataset = get_dataset(args.data, split=args.split, root=args.root, download=args.download, **dict(args.data_kwargs))
     binary = data_spec.num_classes == 2
-    report, evaluator = zoo.evaluate(
+    report, evaluator = evaluate(
         model, dataset, task=spec.task, num_classes=data_spec.num_classes, batch_size=args.batch_size,
         device=args.device, threshold=args.threshold, progress=not args.json, keep_scores=binary,
         class_names=list(data_spec.class_names) if data_spec.class_names else None, return_evaluator=True,
     )
     if binary and args.target_recall is not None:
-        from zoo.metrics import threshold_for_recall
+        from zoo.curves import threshold_for_recall
 
         report["threshold_for_recall"] = {"recall": args.target_recall, "threshold": threshold_for_recall(*evaluator.scores(), args.target_recall)}
     plots = _eval_plots(args, report, evaluator) if args.plot else []
@@ -174,13 +162,13 @@ def _eval_plots(args: argparse.Namespace, report: dict, evaluator: Any) -> list[
     if report["task"] == "segmentation":
         import torch
 
-        import zoo
+        from zoo.api import get_dataset, get_model
         from zoo.evaluation import forward, iterate_batches
         from zoo.plots import plot_segmentation_overlays
 
         # cmd_eval keeps neither the model nor the data set: build them again for the few samples shown.
-        model = zoo.get_model(args.name, weights=args.weights, **dict(args.model_kwargs)).eval().to(args.device)
-        dataset = zoo.get_dataset(args.data, split=args.split, root=args.root, download=args.download, **dict(args.data_kwargs))
+        model = get_model(args.name, weights=args.weights, **dict(args.model_kwargs)).eval().to(args.device)
+        dataset = get_dataset(args.data, split=args.split, root=args.root, download=args.download, **dict(args.data_kwargs))
         picks = torch.linspace(0, len(dataset) - 1, min(4, len(dataset))).round().long()
         inputs, targets = next(iterate_batches(dataset, picks, batch_size=len(picks), device=args.device))
         with torch.inference_mode():
@@ -194,15 +182,14 @@ def _eval_plots(args: argparse.Namespace, report: dict, evaluator: Any) -> list[
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from zoo.train import export_run
+    from zoo.pin import pin_run
 
-    spec = export_run(args.run_dir, tag=args.tag, manifest=args.manifest, default=args.default)
+    spec = pin_run(args.run_dir, tag=args.tag, manifest=args.manifest, default=args.default)
     print(f"exported {spec.name}: {spec.path} sha256={spec.sha256}\nmanifest: {args.manifest}")
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from zoo.plugins import get_registry
     from zoo.weights import check_assets, load_state_dict
 
     registry = get_registry()
@@ -230,13 +217,11 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    import zoo
-    from zoo.weights import parse_hf_uri
+    from zoo.api import get_model
+    from zoo.weights import fetch_hf, parse_hf_uri
 
-    from zoo.hub import fetch
-
-    path = fetch(parse_hf_uri(args.weights))
-    zoo.get_model(args.name, weights=str(path))  # proves the file fits the architecture
+    path = fetch_hf(parse_hf_uri(args.weights))
+    get_model(args.name, weights=str(path))  # proves the file fits the architecture
     print(f"ok {args.weights}\n   {path}")
     return 0
 
@@ -249,7 +234,8 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 
 
 def cmd_unbundle(args: argparse.Namespace) -> int:
-    from zoo.hub import unbundle, user_manifest_path
+    from zoo.hub import unbundle
+    from zoo.weights import user_manifest_path
 
     names = unbundle(args.bundle)
     print(f"imported {', '.join(names)} into {user_manifest_path().parent}")
@@ -266,6 +252,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``zoo`` parser: the built-in commands, then those the plugins add (``register_commands``)."""
     parser = argparse.ArgumentParser(
         prog="zoo",
         description="hubzoo: a plugin-based PyTorch model zoo. Models and datasets come from plugins; "
@@ -276,80 +263,83 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_listing_commands(sub)
+    _add_train_command(sub)
+    _add_eval_command(sub)
+    _add_weights_commands(sub)
+    add_plugin_commands(get_registry(), sub)  # LUNA16's `zoo luna ...`, `zoo cache luna`, `zoo data synth-luna`
+    p = sub.add_parser("demo", help="offline end-to-end demo", description="Train mnist_cnn on the bundled digits, "
+                       "evaluate it, save and reload the weights through torch.hub, and predict a few digits.")
+    p.add_argument("--out", default="runs/demo", help="default runs/demo")
+    p.add_argument("--epochs", type=int, default=30)
+    p.set_defaults(run=cmd_demo)
+    return parser
 
-    def model_kwargs(p: argparse.ArgumentParser) -> None:
-        p.add_argument("-k", "--model-arg", dest="model_kwargs", type=_key_value, action="append", default=[],
-                       metavar="KEY=VALUE", help="builder argument for the model, e.g. -k n_feature=32 (repeatable)")
 
-    def data_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data", required=True, metavar="DATASET", help="registered dataset name (see `zoo datasets`)")
-        p.add_argument("--root", help="data folder (default $ZOO_DATA or ~/.cache/zoo/data)")
-        p.add_argument("--download", action="store_true", help="download the dataset if it is missing (needs network)")
-        p.add_argument("-d", "--data-arg", dest="data_kwargs", type=_key_value, action="append", default=[],
-                       metavar="KEY=VALUE", help="dataset argument, e.g. -d permute_pixels=0 (repeatable)")
-        p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+def _add_model_kwargs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-k", "--model-arg", dest="model_kwargs", type=_key_value, action="append", default=[],
+                   metavar="KEY=VALUE", help="builder argument for the model, e.g. -k n_feature=32 (repeatable)")
 
-    p = sub.add_parser("list", help="list models", description="List registered models (built-in and from plugins).")
-    p.add_argument("pattern", nargs="?", help="shell-style filter, e.g. 'mnist*'")
-    p.add_argument("--task", help="only models for this task")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(run=cmd_list)
 
-    p = sub.add_parser("datasets", help="list datasets", description="List registered datasets.")
-    p.add_argument("pattern", nargs="?", help="shell-style filter")
-    p.add_argument("--task", help="only datasets for this task")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(run=cmd_datasets)
+def _add_listing_commands(sub: Any) -> None:
+    for name, what, run in (("list", "models", cmd_list), ("datasets", "datasets", cmd_datasets)):
+        p = sub.add_parser(name, help=f"list {what}", description=f"List registered {what} (built-in and from plugins).")
+        p.add_argument("pattern", nargs="?", help="shell-style filter, e.g. 'mnist*'")
+        p.add_argument("--task", help=f"only {what} for this task")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.set_defaults(run=run)
 
     p = sub.add_parser("info", help="describe a model", description="Describe a model: shapes, weights, parameters, recipe.")
     p.add_argument("name")
-    model_kwargs(p)
+    _add_model_kwargs(p)
     p.set_defaults(run=cmd_info)
 
     p = sub.add_parser("plugins", help="list plugins and their errors", description="List loaded plugins, what each registered, and load errors.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=cmd_plugins)
 
+
+def _add_train_command(sub: Any) -> None:
+    """``zoo train``: one option per :class:`zoo.runs.TrainConfig` field, its help and default taken from there."""
+    from zoo.runs import TrainConfig
+
     p = sub.add_parser("train", help="train a model", description="Train a model; writes checkpoints, a metrics log, "
                        "a curves plot, the best weights (safetensors) and a test report into --out.")
-    p.add_argument("name", help="registered model name")
-    data_options(p)
-    model_kwargs(p)
-    p.add_argument("--epochs", type=int, default=10, help="maximum epochs (default 10)")
-    p.add_argument("--batch-size", type=int, default=64, help="default 64")
-    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="default adam")
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--schedule", choices=("none", "cosine", "step"), default="none",
-                   help="learning-rate schedule per epoch: cosine to 0 over --epochs, or step (x --gamma every --step-size epochs)")
-    p.add_argument("--step-size", type=int, default=30, help="epochs between steps of the step schedule (default 30)")
-    p.add_argument("--gamma", type=float, default=0.1, help="factor of the step schedule (default 0.1)")
-    p.add_argument("--label-smoothing", type=float, default=0.0, help="for the cross-entropy loss (default 0)")
-    p.add_argument("--no-augment", action="store_true", help="switch off the training split's batch augmentation")
-    p.add_argument("--amp", action="store_true", help="autocast to bfloat16: on GPUs, and on CPUs with native bf16 "
-                   "(with --channels-last it trained vgg16_cifar 1.8x faster here; see BENCHMARKS.md)")
-    p.add_argument("--channels-last", action="store_true", help="channels-last memory format for 4D image models")
-    p.add_argument("--nproc", type=int, default=1, help="data-parallel processes on this machine (DDP: gloo on CPU, "
-                   "nccl on GPU); --batch-size is the global batch. Across nodes, launch with torchrun instead")
-    p.add_argument("--val-fraction", type=float, default=0.1,
-                   help="share of the train split held out for validation, for datasets without a val split (default 0.1)")
-    p.add_argument("--val-from-train", action="store_true",
-                   help="hold out --val-fraction of the train split even when the dataset has a val split (LUNA16: the "
-                        "held-out samples then come from training scans)")
-    p.add_argument("--patience", type=int, default=5, help="early stopping: epochs without a better validation loss (0: off)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="run folder (default runs/MODEL-DATASET)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader workers for datasets without a tensor fast path")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    for f in fields(TrainConfig):
+        help_text, flag = f.metadata["help"], f.metadata.get("flag")
+        if f.name == "model":
+            p.add_argument("model", metavar="name", help=help_text)
+            continue
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        names = flag.split("/") if flag else [f"--{f.name.replace('_', '-')}"]
+        options: dict[str, Any] = {"dest": f.name, "help": help_text}
+        if isinstance(default, dict):  # -k/-d KEY=VALUE, repeatable, collected into the dict
+            options.update(type=_key_value, action="append", default=[], metavar=f.metadata["metavar"])
+        elif isinstance(default, bool):  # a switch: --amp turns on a False default, --no-augment off a True one
+            options.update(action="store_false" if default else "store_true")
+        elif default is MISSING:  # --data
+            options.update(required=True, metavar=f.metadata.get("metavar"))
+        else:
+            if default is not None:
+                options["help"] += f" (default {default})"
+            options.update(type=type(default) if default is not None else str, default=default, metavar=f.metadata.get("metavar"))
+            if "choices" in f.metadata:
+                options["choices"] = f.metadata["choices"]
+        p.add_argument(*names, **options)
     p.set_defaults(run=cmd_train)
 
+
+def _add_eval_command(sub: Any) -> None:
     p = sub.add_parser("eval", help="evaluate a model", description="Evaluate a model on a dataset split with the shared "
                        "evaluator (accuracy, precision, recall, F1, IoU, Dice).")
     p.add_argument("name", help="registered model name")
-    data_options(p)
-    model_kwargs(p)
+    p.add_argument("--data", required=True, metavar="DATASET", help="registered dataset name (see `zoo datasets`)")
+    p.add_argument("--root", help="data folder (default $ZOO_DATA or ~/.cache/zoo/data)")
+    p.add_argument("--download", action="store_true", help="download the dataset if it is missing (needs network)")
+    p.add_argument("-d", "--data-arg", dest="data_kwargs", type=_key_value, action="append", default=[],
+                   metavar="KEY=VALUE", help="dataset argument, e.g. -d permute_pixels=0 (repeatable)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    _add_model_kwargs(p)
     p.add_argument("--weights", help="weights tag, .safetensors path or hf:// URI (default: none, random init)")
     p.add_argument("--split", default="test", help="default test")
     p.add_argument("--batch-size", type=int, default=256)
@@ -362,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "few samples for segmentation models")
     p.set_defaults(run=cmd_eval)
 
+
+def _add_weights_commands(sub: Any) -> None:
+    """Pinning, checking, publishing and moving weights: export, verify, publish, pull, bundle, unbundle."""
     p = sub.add_parser("export", help="add a run's weights to a manifest", description="Copy a finished run's weights "
                        "next to a weights manifest and pin them there (sha256, metrics, training command).")
     p.add_argument("run_dir")
@@ -403,20 +396,6 @@ def build_parser() -> argparse.ArgumentParser:
                        "bundle` tar into $ZOO_HOME/weights; every file is checked against its pinned sha256 first.")
     p.add_argument("bundle")
     p.set_defaults(run=cmd_unbundle)
-
-    from zoo.datasets.luna import add_commands as add_luna_commands
-
-    add_luna_commands(sub)  # `zoo cache luna --prepare/--clear`, `zoo data synth-luna ROOT`
-    from zoo.luna_analysis import add_commands as add_luna_analysis_commands
-
-    add_luna_analysis_commands(sub)  # `zoo luna analyze SCAN.mhd`, `zoo luna validate`
-
-    p = sub.add_parser("demo", help="offline end-to-end demo", description="Train mnist_cnn on the bundled digits, "
-                       "evaluate it, save and reload the weights through torch.hub, and predict a few digits.")
-    p.add_argument("--out", default="runs/demo", help="default runs/demo")
-    p.add_argument("--epochs", type=int, default=30)
-    p.set_defaults(run=cmd_demo)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,12 +19,13 @@ MIN_ACCURACY = 0.97
 def run_demo(*, out: str = "runs/demo", epochs: int = 30) -> int:
     import torch
 
-    import zoo
+    from zoo.api import get_dataset, get_model
     from zoo.errors import ZooError
+    from zoo.files import sha256_file
     from zoo.metrics import format_report
+    from zoo.pin import pin_run
     from zoo.plots import plot_confusion_matrix
-    from zoo.train import TrainConfig, export_run, train
-    from zoo.weights import sha256_file
+    from zoo.train import TrainConfig, train
 
     out_dir = Path(out)
     if out_dir.exists():
@@ -41,23 +42,23 @@ def run_demo(*, out: str = "runs/demo", epochs: int = 30) -> int:
     confusion_png = plot_confusion_matrix(result.test_report, out_dir / "confusion.png")
 
     print("\n3/5 exporting weights with a manifest entry")
-    spec = export_run(out_dir, tag="digits", manifest=out_dir / "weights" / "manifest.json", default=True)
+    spec = pin_run(out_dir, tag="digits", manifest=out_dir / "weights" / "manifest.json", default=True)
     print(f"    {spec.path}  sha256={spec.sha256}")
 
     print("\n4/5 loading them back through torch.hub")
-    checkout = Path(zoo.__file__).resolve().parent.parent
+    checkout = Path(__file__).resolve().parent.parent
     if sha256_file(spec.path) != spec.sha256:
         raise ZooError(f"{spec.path} changed after export")
     if (checkout / "hubconf.py").exists():
         model = torch.hub.load(str(checkout), "mnist_cnn", source="local", weights=str(spec.path))
         print(f'    torch.hub.load("{checkout}", "mnist_cnn", source="local", weights="{spec.path}")')
     else:  # installed from a wheel: no checkout, same loader underneath
-        model = zoo.get_model("mnist_cnn", weights=str(spec.path))
+        model = get_model("mnist_cnn", weights=str(spec.path))
         print(f'    zoo.get_model("mnist_cnn", weights="{spec.path}")')
     model.eval()
 
     print("\n5/5 predictions on held-out digits:")
-    test_set = zoo.get_dataset("digits", split="test")
+    test_set = get_dataset("digits", split="test")
     picks = torch.linspace(0, len(test_set) - 1, 8).long()
     images, labels = test_set.batch(picks)
     with torch.inference_mode():

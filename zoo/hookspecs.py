@@ -24,3 +24,11 @@ def register_models(register):
 @hookspec
 def register_datasets(register):
     """Register datasets: ``register(name, factory, *, task, num_classes, description="", class_names=None)``."""
+
+
+@hookspec
+def register_commands(subparsers):
+    """Add ``zoo`` sub-commands: ``subparsers.add_parser(...)`` (argparse), ``set_defaults(run=handler)``.
+
+    The handler receives the parsed ``argparse.Namespace`` and returns the exit status. Import heavy
+    modules inside the handler, so that ``zoo --help`` stays fast."""

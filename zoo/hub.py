@@ -1,4 +1,4 @@
-"""Publishing weights to the Hugging Face Hub, fetching them back, and bundles for air-gapped machines.
+"""Publishing weights to the Hugging Face Hub, and bundles for air-gapped machines.
 
 ``huggingface_hub`` (the ``hub`` extra) is imported inside the functions that need it.
 
@@ -8,15 +8,14 @@
   (``tokenizer.json``) and a ``README.md`` model card whose front matter holds the evaluator's metrics
   in the Hub's ``model-index`` format. :func:`publish` stages into a temporary folder and makes one
   ``create_repo(exist_ok=True)`` and one ``upload_folder`` commit.
-* :func:`fetch` resolves ``hf://org/repo/file.safetensors@revision`` through ``hf_hub_download``
-  (the Hub's own cache; with a commit-hash revision and the file cached, no request is made) and
-  checks the sha256: the pinned one (``#sha256=...`` on the URI, or the manifest's), else the
-  LFS hash that names the cached blob.
+* Fetching them back (``hf://org/repo/file.safetensors@revision``, hash checked) is loading, so it
+  lives below the registry in ``zoo.weights`` / ``zoo.download``.
 * :func:`bundle` / :func:`unbundle` carry weights, configs and manifest entries to a machine without network.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -26,30 +25,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from zoo import runs
+from zoo.api import get_model
+from zoo.download import cache_dir, huggingface_hub
 from zoo.errors import WeightsError, ZooError
-from zoo.weights import (
-    HfWeightsURI,
-    WeightsSpec,
-    atomic_write_bytes,
-    cache_dir,
-    check_assets,
-    read_manifest,
-    sha256_file,
-    write_manifest_entry,
-)
+from zoo.files import atomic_write_bytes, sha256_file
+from zoo.plugins import get_registry
+from zoo.weights import LocalWeights, WeightsSpec, check_assets, read_manifest, resolve_weights, user_manifest_path, write_manifest_entry
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 #: What a model card's model-index calls each task.
 _HUB_TASK = {"classification": "image-classification", "segmentation": "image-segmentation", "text-classification": "text-classification"}
-
-
-def _hf():
-    try:
-        import huggingface_hub
-    except ImportError:
-        raise ZooError("the Hugging Face Hub needs the 'hub' extra: pip install 'hubzoo[hub]'") from None
-    return huggingface_hub
 
 
 def check_repo_id(repo_id: str) -> str:
@@ -58,61 +44,11 @@ def check_repo_id(repo_id: str) -> str:
     return repo_id
 
 
-# --------------------------------------------------------------------------------------- fetching
-
-
-def fetch(uri: HfWeightsURI, *, sha256: str | None = None, progress: bool = True) -> Path:
-    """Download (or find in the Hub cache) the file ``uri`` names and check its sha256.
-
-    ``sha256`` (or the URI's own pin) wins; without a pin the file must hash to the name of its
-    cached blob, which for files stored with Git LFS is their sha256.
-    """
-    hf = _hf()
-    from huggingface_hub import errors
-
-    if not progress:
-        hf.utils.disable_progress_bars()
-    try:
-        path = Path(hf.hf_hub_download(uri.repo_id, uri.filename, revision=uri.revision))
-    except (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled) as exc:  # before EntryNotFoundError, its base
-        raise WeightsError(
-            f"cannot get {uri.filename} from {uri.repo_id}@{uri.revision or 'main'}: it is not in the Hub cache "
-            f"and the Hub cannot be reached ({type(exc).__name__}). Fetch it once online, or `zoo unbundle` a bundle."
-        ) from None
-    except errors.RevisionNotFoundError:
-        raise WeightsError(f"revision {uri.revision!r} does not exist in {uri.repo_id}") from None
-    except errors.RepositoryNotFoundError:
-        raise WeightsError(f"repository {uri.repo_id} does not exist on the Hub (or is private: set HF_TOKEN)") from None
-    except errors.EntryNotFoundError:
-        raise WeightsError(f"{uri.repo_id}@{uri.revision or 'main'} has no file {uri.filename}") from None
-    except OSError as exc:
-        raise WeightsError(
-            f"cannot get {uri.filename} from {uri.repo_id}@{uri.revision or 'main'}: it is not in the Hub cache "
-            f"and the Hub cannot be reached ({type(exc).__name__}). Fetch it once online, or `zoo unbundle` a bundle."
-        ) from None
-    expected = sha256 or uri.sha256
-    actual = sha256_file(path)
-    if expected is None:
-        blob = Path(os.path.realpath(path)).name
-        if not _SHA256.match(blob):
-            raise WeightsError(f"{uri.repo_id}/{uri.filename} has no pinned sha256 and is not an LFS file; pin one with #sha256=...")
-        expected = blob
-    if actual != expected:
-        raise WeightsError(
-            f"{uri.repo_id}/{uri.filename}@{uri.revision or 'main'} has sha256 {actual}, expected {expected}: "
-            "the download is corrupt or the file was replaced; nothing was loaded"
-        )
-    return path
-
-
 # ------------------------------------------------------------------------------------- publishing
 
 
 def _weights_record(name: str, weights: Any) -> tuple[Path, dict[str, Any], dict[str, Any], dict[str, Any], str]:
     """``(file, model_kwargs, metrics, training, dataset)`` for a registered tag or a run's weights file."""
-    from zoo.plugins import get_registry
-    from zoo.weights import LocalWeights, resolve_weights
-
     spec = get_registry().model(name)
     resolved = resolve_weights(name, spec.weights, weights)
     if isinstance(resolved, WeightsSpec):
@@ -121,30 +57,22 @@ def _weights_record(name: str, weights: Any) -> tuple[Path, dict[str, Any], dict
         return resolved.path, dict(resolved.model_kwargs), dict(resolved.metrics), dict(resolved.training), resolved.dataset
     if not isinstance(resolved, LocalWeights):
         raise ZooError("publish takes a registered weights tag or a local .safetensors file, not an hf:// URI")
-    import zoo
-
-    zoo.get_model(name, weights=str(resolved.path))  # weights for another architecture fail here, with the reason
+    get_model(name, weights=str(resolved.path))  # weights for another architecture fail here, with the reason
     report_path = resolved.path.parent / "report.json"
     if not report_path.is_file():
         raise ZooError(
             f"refusing to publish {resolved.path}: no training record beside it (report.json from `zoo train`), "
             "so the card could state neither metrics nor the command that made the weights"
         )
-    report = json.loads(report_path.read_text())
+    report = runs.read_report(resolved.path.parent)
     if report.get("model") != name:
         raise ZooError(f"{resolved.path} was trained for {report.get('model')!r}, not {name!r}")
-    from zoo.train import MANIFEST_METRICS
-
-    metrics = {"split": report["split"], **{k: report["metrics"].get(k) for k in MANIFEST_METRICS}}
-    training = {"command": report["command"], "epochs_run": report["epochs_run"], **report.get("versions", {})}
+    metrics, training = runs.manifest_metrics(report), runs.manifest_training(report)
     return resolved.path, dict(report.get("model_kwargs", {})), metrics, training, report["dataset"]
 
 
 def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None = None) -> Path:
     """Write the folder :func:`publish` uploads into ``out_dir`` and return it (see the module doc)."""
-    import zoo
-    from zoo.plugins import get_registry
-
     spec = get_registry().model(name)
     weights_file, model_kwargs, metrics, training, dataset = _weights_record(name, weights)
     numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "split"}
@@ -152,7 +80,7 @@ def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None =
         raise ZooError(f"refusing to publish {name}: its weights have no evaluator metrics")
     if not training.get("command"):
         raise ZooError(f"refusing to publish {name}: its weights have no training command")
-    model = zoo.get_model(name, weights=weights)  # registered weights bring their pinned side files
+    model = get_model(name, weights=weights)  # registered weights bring their pinned side files
     data_spec = get_registry().datasets.get(dataset)
     class_names = list(data_spec.class_names) if data_spec and data_spec.class_names else None
 
@@ -176,7 +104,7 @@ def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None =
 def model_card(spec: Any, repo_id: str, dataset: str, metrics: dict[str, Any], training: dict[str, Any]) -> str:
     """A README.md with ``model-index`` front matter (``huggingface_hub.ModelCardData``) and a body
     that says what the model is, the data, the command and the metrics."""
-    _hf()
+    huggingface_hub()
     from huggingface_hub import EvalResult, ModelCardData
 
     split = metrics.get("split", "test")
@@ -211,7 +139,7 @@ def publish(
     check_repo_id(repo_id)
     if dry_run is not None:
         return str(stage(name, weights, dry_run, repo_id=repo_id))
-    hf = _hf()
+    hf = huggingface_hub()
     api = hf.HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="zoo-publish-") as folder:
         stage(name, weights, folder, repo_id=repo_id)
@@ -226,15 +154,8 @@ def publish(
 # ---------------------------------------------------------------------------------------- bundles
 
 
-def user_manifest_path() -> Path:
-    """Weights imported by ``zoo unbundle``: ``$ZOO_HOME/weights/manifest.json``."""
-    return cache_dir() / "manifest.json"
-
-
 def bundle(models: list[str], out: str | Path) -> Path:
     """Write a tar with the chosen models' registered weights and their manifest entries."""
-    from zoo.plugins import get_registry
-
     registry = get_registry()
     specs = [w for name in models for w in registry.model(name).weights.values()]
     if not specs:
@@ -253,8 +174,6 @@ def bundle(models: list[str], out: str | Path) -> Path:
         data = json.dumps(manifest, indent=2).encode()
         info = tarfile.TarInfo("manifest.json")
         info.size = len(data)
-        import io
-
         tar.addfile(info, io.BytesIO(data))
     tmp.replace(out)
     return out

@@ -12,6 +12,7 @@ and left out, while every other plugin keeps working. Environment variables:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import traceback
@@ -24,23 +25,17 @@ import pluggy
 from zoo import hookspecs
 from zoo.errors import RegistrationError, ZooError
 from zoo.registry import Registry, make_dataset_spec, make_model_spec
+from zoo.weights import read_manifest, user_manifest_path
 
 ENTRY_POINT_GROUP = "zoo"
 
 #: The built-in families, registered through the same hooks as third-party plugins.
 BUILTIN_PLUGINS = (
-    "zoo.models.mnist",
-    "zoo.models.vgg",
-    "zoo.models.dsconv",
-    "zoo.models.cifar_net",
-    "zoo.models.lstm",
-    "zoo.models.transformer",
-    "zoo.models.luna",
-    "zoo.datasets.mnist",
-    "zoo.datasets.cifar",
-    "zoo.datasets.text",
-    "zoo.datasets.luna",
-    "zoo.datasets.luna_segmentation",
+    "zoo.families.mnist",  # mnist_cnn, mnist_mlp; digits, mnist
+    "zoo.families.cifar",  # vgg16_cifar, dsconv_net, cifar_net; cifar10
+    "zoo.families.text",  # lstm_sentiment, bert/bart classifiers; text datasets
+    "zoo.luna.family",  # LUNA16 models and datasets
+    "zoo.luna.commands",  # `zoo luna ...`, `zoo cache luna`, `zoo data synth-luna`
 )
 
 
@@ -69,6 +64,8 @@ class LoadedRegistry(Registry):
     def __init__(self) -> None:
         super().__init__()
         self.plugins: dict[str, PluginInfo] = {}
+        self.manager: pluggy.PluginManager | None = None  # kept for hooks called later (register_commands)
+        self.order: list[str] = []  # the plugins registered with the manager, in loading order
 
 
 def _env_list(name: str) -> set[str]:
@@ -131,17 +128,43 @@ def build_registry(
                 continue
             info.hooks.append(hook_name)
             _call_one_hook(registry, info, impls[plugin_name].function, make_spec, kind, fail)
+    for plugin_name in order:  # listed in `zoo plugins`; called when the CLI builds its parser
+        if plugin_name in {impl.plugin_name for impl in manager.hook.register_commands.get_hookimpls()}:
+            registry.plugins[plugin_name].hooks.append("register_commands")
+    registry.manager, registry.order = manager, order
     _add_user_weights(registry)
     return registry
 
 
+def add_plugin_commands(registry: LoadedRegistry, subparsers: Any) -> None:
+    """Let every plugin that implements ``register_commands`` add its sub-commands to ``subparsers``.
+
+    A plugin whose hook raises (or adds a command name another already took) is recorded as broken in
+    ``zoo plugins`` and its commands left out; the other plugins' commands stay.
+    """
+    if registry.manager is None:
+        return
+    impls = {impl.plugin_name: impl for impl in registry.manager.hook.register_commands.get_hookimpls()}
+    strict = _strict(None)
+    for plugin_name in registry.order:
+        info = registry.plugins[plugin_name]
+        if plugin_name not in impls or info.error:
+            continue
+        before, listed = dict(subparsers.choices), len(subparsers._choices_actions)
+        try:
+            impls[plugin_name].function(subparsers=subparsers)
+        except Exception as exc:
+            # Take back what it added before failing (argparse keeps the parsers and their --help lines).
+            subparsers.choices.clear()
+            subparsers.choices.update(before)
+            del subparsers._choices_actions[listed:]
+            info.error, info.traceback = f"{type(exc).__name__}: {exc}", traceback.format_exc()
+            if strict:
+                raise PluginError(f"plugin {plugin_name!r} failed to add its commands: {info.error}") from exc
+
+
 def _add_user_weights(registry: LoadedRegistry) -> None:
     """Attach the weights ``zoo unbundle`` imported (``$ZOO_HOME/weights/manifest.json``) to their models."""
-    import dataclasses
-
-    from zoo.hub import user_manifest_path
-    from zoo.weights import read_manifest
-
     path = user_manifest_path()
     if not path.is_file():
         return

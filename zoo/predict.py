@@ -64,7 +64,7 @@ class TextPredictor:
     def from_weights(cls, weights: str | os.PathLike, *, assets: str | os.PathLike | None = None, **kwargs: Any) -> "TextPredictor":
         """Load a hubzoo ``.safetensors`` file (the model and builder arguments are read from it) and the
         side files saved beside it by training (``tokenizer.json`` for the LSTM), or in ``assets``."""
-        import zoo
+        from zoo.api import get_model
         from zoo.weights import read_metadata
 
         path = Path(weights)
@@ -72,7 +72,7 @@ class TextPredictor:
         if "arch" not in meta:
             raise ZooError(f"{path} does not say which model it holds (no 'arch' metadata); build the model yourself "
                            "and pass it to TextPredictor(model)")
-        model = zoo.get_model(meta["arch"], weights=str(path))
+        model = get_model(meta["arch"], weights=str(path))
         if hasattr(model, "load_assets"):
             model.load_assets(assets if assets is not None else path.parent)
         names = None

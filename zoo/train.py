@@ -17,91 +17,24 @@ of each epoch, so a run resumed after a crash ends with the same weights as an u
 from __future__ import annotations
 
 import importlib
-import json
 import os
-import shlex
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-import zoo
+from zoo import runs
+from zoo.api import get_dataset, get_model
 from zoo.errors import DataError, ZooError
 from zoo.evaluation import all_reduce_sum, evaluate, forward, iterate_batches
 from zoo.plugins import get_registry
-from zoo.weights import WeightsSpec, current_umask, atomic_write_bytes, save_state_dict, sha256_file, write_manifest_entry
+from zoo.runs import TrainConfig, TrainResult
+from zoo.weights import save_state_dict
 
-#: Config fields that may differ between a run and its resumption (they do not change the result).
-_RESUMABLE_CHANGES = {"epochs", "resume", "progress", "device", "workers", "nproc"}
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run; ``command()`` gives the CLI line that reproduces it.
-
-    ``batch_size`` is the global batch: with ``nproc`` processes each takes ``batch_size / nproc``.
-    """
-
-    model: str
-    data: str
-    root: str | None = None
-    epochs: int = 10
-    batch_size: int = 64
-    optimizer: str = "adam"  # "adam" or "sgd"
-    lr: float = 1e-3
-    momentum: float = 0.9  # SGD only
-    weight_decay: float = 0.0
-    schedule: str = "none"  # "none", "cosine" (to 0 over `epochs`) or "step" (x gamma every step_size epochs)
-    step_size: int = 30
-    gamma: float = 0.1
-    label_smoothing: float = 0.0
-    augment: bool = True  # use the training split's batch augmentation, when the dataset has one
-    amp: bool = False  # autocast to bfloat16 (GPUs, and CPUs with native bf16)
-    channels_last: bool = False
-    val_fraction: float = 0.1  # of the train split, held out when the dataset has no val split (or val_from_train)
-    val_from_train: bool = False  # validate on val_fraction of the train split even when the dataset has a val split
-    patience: int = 5  # epochs without a better validation loss before stopping; 0 never stops early
-    seed: int = 0
-    device: str = "cpu"
-    out: str | None = None
-    resume: bool = False
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    data_kwargs: dict[str, Any] = field(default_factory=dict)
-    workers: int = 0
-    nproc: int = 1
-    download: bool = False
-    progress: bool = True
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.out or f"runs/{self.model}-{self.data}")
-
-    def command(self) -> str:
-        """``zoo train ...`` with every setting that changes the result and differs from the defaults."""
-        defaults = TrainConfig(self.model, self.data)
-        parts = ["zoo", "train", self.model, "--data", self.data]
-        for name in ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule", "step_size",
-                     "gamma", "label_smoothing", "val_fraction", "patience", "seed"):
-            value = getattr(self, name)
-            if value != getattr(defaults, name):
-                parts += [f"--{name.replace('_', '-')}", str(value)]
-        parts += [flag for flag, on in (("--no-augment", not self.augment), ("--amp", self.amp), ("--channels-last", self.channels_last),
-                                        ("--val-from-train", self.val_from_train)) if on]
-        parts += [arg for k, v in self.model_kwargs.items() for arg in ("-k", f"{k}={v}")]
-        parts += [arg for k, v in self.data_kwargs.items() for arg in ("-d", f"{k}={v}")]
-        return shlex.join(parts)
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    weights: Path
-    history: list[dict[str, Any]]
-    best_epoch: int
-    test_report: dict[str, Any]
+__all__ = ["TrainConfig", "TrainResult", "train", "resolve_device", "split_indices", "to_channels_last"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -155,22 +88,6 @@ def _make_loss(config: TrainConfig, spec: Any, model: nn.Module | None = None) -
         module_name, _, attr = factory.partition(":")
         factory = getattr(importlib.import_module(module_name), attr)
     return factory()
-
-
-def _write_json(path: Path, data: Any) -> None:
-    from zoo.metrics import jsonable  # NaN metrics (absent classes) become null, keeping the JSON strict
-
-    atomic_write_bytes(path, (json.dumps(jsonable(data), indent=2, default=str, allow_nan=False) + "\n").encode())
-
-
-def _check_resumable(config: TrainConfig, run_dir: Path) -> None:
-    saved = json.loads((run_dir / "config.json").read_text())
-    now = json.loads(json.dumps(asdict(config), default=str))
-    defaults = json.loads(json.dumps(asdict(TrainConfig(config.model, config.data)), default=str))  # keys older runs lack
-    changed = sorted(k for k in now if k not in _RESUMABLE_CHANGES and saved.get(k, defaults[k]) != now[k])
-    if changed:
-        details = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
-        raise ZooError(f"cannot resume {run_dir}: its run was started with other settings ({details})")
 
 
 # ------------------------------------------------------------------------------ distributed
@@ -240,7 +157,7 @@ def train(config: TrainConfig, *, on_epoch_end: Callable[[dict[str, Any]], None]
         import torch.multiprocessing as mp
 
         mp.start_processes(_spawned_worker, args=(config, config.nproc, _free_port()), nprocs=config.nproc, start_method="spawn")
-        return _result_from_run_dir(config.run_dir)
+        return runs.result_from_run_dir(config.run_dir)
     joined_here = not (torch.distributed.is_available() and torch.distributed.is_initialized())
     rank, local_rank, world = _join_process_group(config)
     try:
@@ -250,35 +167,85 @@ def train(config: TrainConfig, *, on_epoch_end: Callable[[dict[str, Any]], None]
             torch.distributed.destroy_process_group()
 
 
-def _result_from_run_dir(run_dir: Path) -> TrainResult:
-    report = json.loads((run_dir / "report.json").read_text())
-    history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return TrainResult(run_dir, run_dir / "model.safetensors", history, report["best_epoch"], report["metrics"])
+@dataclass
+class _Data:
+    """The splits of one run: training items ``train_idx`` of ``train_set``, validation items ``val_idx``
+    of ``val_set`` (the dataset's own val split, or a held-out share of the train split), the test set."""
+
+    train_set: Any
+    val_set: Any
+    test_set: Any
+    train_idx: torch.Tensor
+    val_idx: torch.Tensor
+    validation: str  # what the run validated on, in words for report.json
+    class_names: list[str] | None
+
+
+@dataclass
+class _Fit:
+    """The model being trained and what updates it; ``state`` is the loop's progress, saved in checkpoints."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: Any
+    loss_fn: nn.Module
+    state: dict[str, Any]
 
 
 def _train(config: TrainConfig, rank: int, local_rank: int, world: int, on_epoch_end: Any) -> TrainResult:
-    from tqdm.auto import tqdm
-
+    """One process's share of a run: data, model, resume, the epoch loop, the final test."""
     device = resolve_device(f"cuda:{local_rank}" if config.device.startswith("cuda") and world > 1 else config.device)
     lead = rank == 0  # only rank 0 logs, writes files and shows progress
-    run_dir = config.run_dir
-    checkpoint_path = run_dir / "checkpoint.pt"
-    spec = get_registry().model(config.model)
-    data_spec = get_registry().dataset(config.data)
+    spec, data_spec = get_registry().model(config.model), get_registry().dataset(config.data)
     if spec.task != data_spec.task:
         raise ZooError(f"model {spec.name!r} is for {spec.task}, but dataset {data_spec.name!r} is for {data_spec.task}")
-    resuming = config.resume and checkpoint_path.exists()
-    if resuming:
-        _check_resumable(config, run_dir)
-    elif checkpoint_path.exists():
-        raise ZooError(f"{run_dir} already holds a run; pass --resume to continue it or --out to start another")
+    resuming = _resuming(config)
+    data = _load_data(config, data_spec)
+    fit = _build_fit(config, spec, data, device, resuming)
+    if lead:
+        config.run_dir.mkdir(parents=True, exist_ok=True)
+        runs.write_config(config)
+        if hasattr(fit.model, "save_assets"):
+            fit.model.save_assets(config.run_dir)
+    net = fit.model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(fit.model, device_ids=[device.index] if device.type == "cuda" else None)
+    evaluate_kwargs = dict(task=spec.task, num_classes=data_spec.num_classes, class_names=data.class_names, autocast=config.amp,
+                           batch_size=max(256, config.batch_size), device=device, progress=False)
+    state = fit.state
+    while state["epoch"] < config.epochs and not (config.patience and state["bad_epochs"] >= config.patience):
+        epoch = state["epoch"] + 1
+        record = _train_one_epoch(config, net, fit, data, epoch, device, rank, world)
+        val = evaluate(fit.model, data.val_set, indices=data.val_idx, loss_fn=fit.loss_fn, **evaluate_kwargs)
+        record.update(val_loss=val["loss"], val_accuracy=val["accuracy"], val_f1=val["f1"])
+        _end_epoch(config, fit, record, lead)
+        if world > 1:
+            torch.distributed.barrier()  # rank 0 has written the checkpoint and best weights
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+    if state["epoch"] < config.epochs and config.progress and lead:
+        print(f"early stop after epoch {state['epoch']}: no better validation loss for {config.patience} epochs")
+    return _final_test(config, fit, data, device, lead, evaluate_kwargs)
 
+
+def _resuming(config: TrainConfig) -> bool:
+    """Whether this run continues the one in its folder; an error when the folder holds another run."""
+    checkpoint = config.run_dir / runs.CHECKPOINT
+    if config.resume and checkpoint.exists():
+        runs.check_resumable(config)
+        return True
+    if checkpoint.exists():
+        raise ZooError(f"{config.run_dir} already holds a run; pass --resume to continue it or --out to start another")
+    return False
+
+
+def _load_data(config: TrainConfig, data_spec: Any) -> _Data:
     load = dict(root=config.root, download=config.download, **config.data_kwargs)
-    train_set = zoo.get_dataset(config.data, split="train", **load)
-    test_set = zoo.get_dataset(config.data, split="test", **load)
+    train_set = get_dataset(config.data, split="train", **load)
+    test_set = get_dataset(config.data, split="test", **load)
     if "val" in (data_spec.meta.get("splits") or ()) and not config.val_from_train:
         # The dataset's own validation split (LUNA16: other scans), so nothing seen in training is validated on.
-        val_set = zoo.get_dataset(config.data, split="val", **load)
+        val_set = get_dataset(config.data, split="val", **load)
         train_idx, val_idx = torch.arange(len(train_set)), torch.arange(len(val_set))
         validation = f"the {config.data} val split ({len(val_set)} samples)"
     else:
@@ -286,120 +253,120 @@ def _train(config: TrainConfig, rank: int, local_rank: int, world: int, on_epoch
         train_idx, val_idx = split_indices(len(train_set), config.val_fraction, config.seed)
         validation = f"{config.val_fraction:g} of the {config.data} train split ({len(val_idx)} samples, seed {config.seed})"
     class_names = list(getattr(train_set, "class_names", None) or data_spec.class_names or []) or None
+    return _Data(train_set, val_set, test_set, train_idx, val_idx, validation, class_names)
 
+
+def _build_fit(config: TrainConfig, spec: Any, data: _Data, device: torch.device, resuming: bool) -> _Fit:
+    """The model (seeded), optimizer, schedule and loss, restored from the checkpoint when resuming."""
     torch.manual_seed(config.seed)
-    model = zoo.get_model(config.model, **config.model_kwargs)
+    model = get_model(config.model, **config.model_kwargs)
     if resuming and hasattr(model, "load_assets"):
-        model.load_assets(run_dir)
+        model.load_assets(config.run_dir)
     elif hasattr(model, "fit_preprocessing"):  # e.g. a vocabulary from the training texts
-        model.fit_preprocessing(torch.utils.data.Subset(train_set, train_idx.tolist()))
+        model.fit_preprocessing(torch.utils.data.Subset(data.train_set, data.train_idx.tolist()))
     model.to(device)
     if config.channels_last:
         to_channels_last(model)
     optimizer = _make_optimizer(config, model)
     schedule = _make_schedule(config, optimizer)
-    loss_fn = _make_loss(config, spec, model)
     state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": []}
     if resuming:
-        saved = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        saved = runs.load_checkpoint(config.run_dir / runs.CHECKPOINT, device)
         model.load_state_dict(saved.pop("model"))
         optimizer.load_state_dict(saved.pop("optimizer"))
         if schedule is not None:
             schedule.load_state_dict(saved.pop("schedule"))
         saved.pop("schedule", None)
         state = saved
-    if lead:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(run_dir / "config.json", asdict(config))
-        if hasattr(model, "save_assets"):
-            model.save_assets(run_dir)
-    net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if world > 1 else model
+    return _Fit(model, optimizer, schedule, _make_loss(config, spec, model), state)
 
-    evaluate_kwargs = dict(task=spec.task, num_classes=data_spec.num_classes, class_names=class_names, autocast=config.amp,
-                           batch_size=max(256, config.batch_size), device=device, progress=False)
-    per_rank = config.batch_size // world
-    while state["epoch"] < config.epochs and not (config.patience and state["bad_epochs"] >= config.patience):
-        epoch = state["epoch"] + 1
-        seed = config.seed * 100_003 + epoch
-        torch.manual_seed(seed)  # dropout & augmentation: the same stream after a resume
-        order = train_idx[torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed))]
-        # Every rank takes its contiguous share of each global batch, so N processes see the same
-        # global batches as one (a DistributedSampler shards the whole epoch instead).
-        order = order[: len(order) - len(order) % world]
-        mine = _rank_share(order, config.batch_size, rank, world)
-        net.train()
-        start, totals = time.perf_counter(), torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
-        bar = tqdm(total=len(mine), desc=f"epoch {epoch}/{config.epochs}", unit="sample", disable=not (config.progress and lead), leave=False)
-        for inputs, targets in iterate_batches(train_set, mine, batch_size=per_rank, workers=config.workers,
-                                               augment=config.augment, device=device):
-            targets = targets.to(device, non_blocking=True)
-            if config.channels_last and isinstance(inputs, torch.Tensor) and inputs.dim() in CHANNELS_LAST:
-                inputs = inputs.contiguous(memory_format=CHANNELS_LAST[inputs.dim()])
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp):
-                outputs = forward(net, inputs, device)
-                loss = loss_fn(outputs.float(), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            totals[0] += loss.item() * len(targets)
-            if outputs.dim() == 2 and outputs.shape[1] > 1:
-                totals[1] += int((outputs.argmax(1) == targets).sum())
-            totals[2] += len(targets)
-            bar.update(len(targets))
-            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-        bar.close()
-        if world > 1:
-            totals = all_reduce_sum(totals)
-        seconds = time.perf_counter() - start
-        lr = optimizer.param_groups[0]["lr"]
-        if schedule is not None:
-            schedule.step()
-        val = evaluate(model, val_set, indices=val_idx, loss_fn=loss_fn, **evaluate_kwargs)
-        record = {
-            "epoch": epoch,
-            "train_loss": float(totals[0] / totals[2]),
+
+def _train_one_epoch(config: TrainConfig, net: nn.Module, fit: _Fit, data: _Data, epoch: int, device: torch.device,
+                     rank: int, world: int) -> dict[str, Any]:
+    """One pass over this rank's share of the shuffled training items; the epoch's training record."""
+    from tqdm.auto import tqdm
+
+    seed = config.seed * 100_003 + epoch
+    torch.manual_seed(seed)  # dropout & augmentation: the same stream after a resume
+    order = data.train_idx[torch.randperm(len(data.train_idx), generator=torch.Generator().manual_seed(seed))]
+    # Every rank takes its contiguous share of each global batch, so N processes see the same
+    # global batches as one (a DistributedSampler shards the whole epoch instead).
+    order = order[: len(order) - len(order) % world]
+    mine = _rank_share(order, config.batch_size, rank, world)
+    net.train()
+    start, totals = time.perf_counter(), torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
+    bar = tqdm(total=len(mine), desc=f"epoch {epoch}/{config.epochs}", unit="sample", disable=not (config.progress and rank == 0), leave=False)
+    for inputs, targets in iterate_batches(data.train_set, mine, batch_size=config.batch_size // world, workers=config.workers,
+                                           augment=config.augment, device=device):
+        targets = targets.to(device, non_blocking=True)
+        if config.channels_last and isinstance(inputs, torch.Tensor) and inputs.dim() in CHANNELS_LAST:
+            inputs = inputs.contiguous(memory_format=CHANNELS_LAST[inputs.dim()])
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp):
+            outputs = forward(net, inputs, device)
+            loss = fit.loss_fn(outputs.float(), targets)
+        fit.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        fit.optimizer.step()
+        totals[0] += loss.item() * len(targets)
+        if outputs.dim() == 2 and outputs.shape[1] > 1:
+            totals[1] += int((outputs.argmax(1) == targets).sum())
+        totals[2] += len(targets)
+        bar.update(len(targets))
+        bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+    bar.close()
+    if world > 1:
+        totals = all_reduce_sum(totals)
+    seconds = time.perf_counter() - start
+    lr = fit.optimizer.param_groups[0]["lr"]
+    if fit.schedule is not None:
+        fit.schedule.step()
+    return {"epoch": epoch, "train_loss": float(totals[0] / totals[2]),
             "train_accuracy": float(totals[1] / totals[2]) if totals[1] else None,
-            "val_loss": val["loss"],
-            "val_accuracy": val["accuracy"],
-            "val_f1": val["f1"],
-            "lr": lr,
-            "seconds": seconds,
-            "samples_per_s": float(totals[2]) / seconds,
-        }
-        state["history"].append(record)
-        state["epoch"] = epoch
-        improved = record["val_loss"] < state["best_val_loss"]
-        if improved:
-            state.update(best_val_loss=record["val_loss"], best_epoch=epoch, bad_epochs=0)
-        else:
-            state["bad_epochs"] += 1
-        if lead:
-            if improved:
-                save_state_dict(model, run_dir / "best.safetensors", metadata=_weights_metadata(config))
-            _save_checkpoint(checkpoint_path, model, optimizer, schedule, state)
-            _write_epoch_logs(run_dir, state["history"])
-            if config.progress:
-                print(f"epoch {epoch}: train loss {record['train_loss']:.4f} | val loss {record['val_loss']:.4f} "
-                      f"acc {record['val_accuracy']:.4f} | {record['samples_per_s']:.0f} samples/s")
-        if world > 1:
-            torch.distributed.barrier()  # rank 0 has written the checkpoint and best weights
-        if on_epoch_end is not None:
-            on_epoch_end(record)
-    if state["epoch"] < config.epochs and config.progress and lead:
-        print(f"early stop after epoch {state['epoch']}: no better validation loss for {config.patience} epochs")
+            "lr": lr, "seconds": seconds, "samples_per_s": float(totals[2]) / seconds}
 
+
+def _end_epoch(config: TrainConfig, fit: _Fit, record: dict[str, Any], lead: bool) -> None:
+    """Record the epoch, track the best validation loss, and (rank 0) write the best weights, checkpoint and logs."""
+    record = {k: record[k] for k in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_f1",
+                                     "lr", "seconds", "samples_per_s")}
+    state = fit.state
+    state["history"].append(record)
+    state["epoch"] = record["epoch"]
+    improved = record["val_loss"] < state["best_val_loss"]
+    if improved:
+        state.update(best_val_loss=record["val_loss"], best_epoch=record["epoch"], bad_epochs=0)
+    else:
+        state["bad_epochs"] += 1
+    if not lead:
+        return
+    run_dir = config.run_dir
+    if improved:
+        save_state_dict(fit.model, run_dir / runs.BEST_WEIGHTS, metadata=runs.weights_metadata(config))
+    runs.save_checkpoint(run_dir / runs.CHECKPOINT, fit.model, fit.optimizer, fit.schedule, state)
+    runs.write_epoch_logs(run_dir, state["history"])
+    if config.progress:
+        print(f"epoch {record['epoch']}: train loss {record['train_loss']:.4f} | val loss {record['val_loss']:.4f} "
+              f"acc {record['val_accuracy']:.4f} | {record['samples_per_s']:.0f} samples/s")
+
+
+def _final_test(config: TrainConfig, fit: _Fit, data: _Data, device: torch.device, lead: bool,
+                evaluate_kwargs: dict[str, Any]) -> TrainResult:
+    """Evaluate the best weights on the test split; rank 0 writes ``model.safetensors`` and ``report.json``."""
     from safetensors.torch import load_file
 
-    model.load_state_dict(load_file(str(run_dir / "best.safetensors"), device=str(device)))
-    test_report = evaluate(model, test_set, **{**evaluate_kwargs, "progress": config.progress and lead})
-    weights_path = run_dir / "model.safetensors"
+    from zoo.version import __version__
+
+    run_dir, state = config.run_dir, fit.state
+    fit.model.load_state_dict(load_file(str(run_dir / runs.BEST_WEIGHTS), device=str(device)))
+    test_report = evaluate(fit.model, data.test_set, **{**evaluate_kwargs, "progress": config.progress and lead})
+    weights_path = run_dir / runs.WEIGHTS
     if lead:
-        sha256 = save_state_dict(model, weights_path, metadata=_weights_metadata(config))
-        _write_json(run_dir / "report.json", {
-            "model": config.model, "dataset": config.data, "split": "test", "validation": validation, "command": config.command(),
-            "model_kwargs": config.model_kwargs, "class_names": class_names, "best_epoch": state["best_epoch"],
-            "epochs_run": state["epoch"], "sha256": sha256, "metrics": test_report,
-            "versions": {"hubzoo": zoo.__version__, "torch": torch.__version__},
+        sha256 = save_state_dict(fit.model, weights_path, metadata=runs.weights_metadata(config))
+        runs.write_report(run_dir, {
+            "model": config.model, "dataset": config.data, "split": "test", "validation": data.validation,
+            "command": config.command(), "model_kwargs": config.model_kwargs, "class_names": data.class_names,
+            "best_epoch": state["best_epoch"], "epochs_run": state["epoch"], "sha256": sha256, "metrics": test_report,
+            "versions": {"hubzoo": __version__, "torch": torch.__version__},
         })
     return TrainResult(run_dir, weights_path, state["history"], state["best_epoch"], test_report)
 
@@ -412,75 +379,3 @@ def _rank_share(order: torch.Tensor, batch_size: int, rank: int, world: int) -> 
     return torch.cat(shares)
 
 
-def _weights_metadata(config: TrainConfig) -> dict[str, str]:
-    """What a local .safetensors file needs to be loaded without the manifest (see ``build_model``)."""
-    return {"arch": config.model, "dataset": config.data, "model_kwargs": json.dumps(config.model_kwargs)}
-
-
-def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any, state: dict[str, Any]) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict() if schedule is not None else None, **state}, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def _write_epoch_logs(run_dir: Path, history: list[dict[str, Any]]) -> None:
-    atomic_write_bytes(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history).encode())
-    from zoo.plots import plot_training_curves
-
-    plot_training_curves(history, run_dir / "curves.png")
-
-
-#: The evaluator's headline numbers copied into a manifest entry.
-MANIFEST_METRICS = ("accuracy", "precision", "recall", "f1", "miou", "dice")
-
-
-def export_run(run_dir: str | Path, *, tag: str, manifest: str | Path, default: bool = False) -> WeightsSpec:
-    """Publish a finished run's weights into a weights manifest (``zoo export``).
-
-    Copies ``model.safetensors`` beside the manifest as ``ARCH.TAG.safetensors`` and writes the entry:
-    sha256, parameter count, data set, the evaluator's test metrics and the training command. A model
-    with side files (``save_assets``: the LSTM's ``tokenizer.json``) gets them in ``ARCH.TAG.assets/``,
-    each pinned by its sha256 in the entry.
-    """
-    import shutil
-    import tempfile
-
-    run_dir, manifest = Path(run_dir), Path(manifest)
-    try:
-        report = json.loads((run_dir / "report.json").read_text())
-    except FileNotFoundError:
-        raise ZooError(f"{run_dir} has no report.json: it is not a finished training run") from None
-    weights_file = run_dir / "model.safetensors"
-    if sha256_file(weights_file) != report["sha256"]:
-        raise ZooError(f"{weights_file} does not match the sha256 in {run_dir / 'report.json'}")
-    model = zoo.get_model(report["model"], weights=str(weights_file))  # also reads and checks the run's side files
-    metrics = {"split": report["split"], **{k: report["metrics"][k] for k in MANIFEST_METRICS}}
-    init_only = get_registry().model(report["model"]).meta.get("init_only_kwargs", ())  # e.g. init_from: not needed to load
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    name = f"{report['model']}.{tag}"
-    assets: dict[str, str] = {}
-    if hasattr(model, "save_assets"):
-        staged = Path(tempfile.mkdtemp(prefix=f".{name}.assets.", dir=manifest.parent))
-        staged.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; a published folder is not
-        model.save_assets(staged)
-        assets = {f.name: sha256_file(f) for f in sorted(staged.iterdir())}
-        target = manifest.parent / f"{name}.assets"
-        if target.exists():
-            shutil.rmtree(target)
-        staged.replace(target)
-    spec = WeightsSpec(
-        arch=report["model"], tag=tag, file=f"{name}.safetensors", sha256=report["sha256"],
-        num_params=sum(p.numel() for p in model.parameters()), dataset=report["dataset"], metrics=metrics,
-        training={"command": report["command"], "epochs_run": report["epochs_run"], "best_epoch": report["best_epoch"],
-                  **report["versions"]},
-        model_kwargs={k: v for k, v in report["model_kwargs"].items() if k not in init_only},
-        class_names=tuple(report["class_names"] or ()) or None, default=default, assets=assets, base_dir=str(manifest.parent),
-    )
-    tmp = spec.path.with_name(f".{spec.path.name}.tmp")
-    shutil.copyfile(weights_file, tmp)
-    tmp.replace(spec.path)
-    write_manifest_entry(manifest, spec)
-    return spec

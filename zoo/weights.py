@@ -8,7 +8,7 @@ What ``weights=`` accepts (:func:`resolve_weights`):
 
 * a tag of the model's registered weights (``"digits"`` or ``"mnist_cnn.digits"``);
 * a local ``.safetensors`` path (no pinned hash, so only the architecture is checked);
-* ``hf://org/repo/path/file.safetensors@revision`` (parsed here; fetching is done by ``zoo.hub``).
+* ``hf://org/repo/path/file.safetensors@revision`` (parsed here, fetched by :func:`fetch_hf` through ``zoo.download``).
 
 Pickle checkpoints (``.pt``, ``.pth``, ``.bin``, ``.ckpt``) are refused: unpickling runs arbitrary
 code. ``allow_pickle=True`` opts in, and even then only tensors are unpickled (``weights_only``).
@@ -20,17 +20,20 @@ import hashlib
 import json
 import os
 import re
-import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from zoo import download
 from zoo.errors import WeightsError
+from zoo.files import atomic_write_bytes, sha256_file
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl")
 MANIFEST_NAME = "manifest.json"
 #: Keys every manifest entry must have; a test checks the shipped manifest against them.
 REQUIRED_KEYS = ("arch", "tag", "file", "sha256", "num_params", "dataset", "metrics", "training")
+#: The evaluator's headline numbers a manifest entry's ``metrics`` block carries (with ``split``).
+MANIFEST_METRICS = ("accuracy", "precision", "recall", "f1", "miou", "dice")
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,10 @@ class WeightsSpec:
         return entry
 
 
+#: Every key a manifest entry may have: the fields of :class:`WeightsSpec` that are stored (not ``base_dir``).
+ENTRY_KEYS = frozenset(f.name for f in fields(WeightsSpec)) - {"base_dir"}
+
+
 def read_manifest(path: str | os.PathLike) -> dict[str, WeightsSpec]:
     """Read a weights manifest; a malformed entry is an error naming the entry and the missing keys."""
     path = Path(path)
@@ -93,11 +100,18 @@ def read_manifest(path: str | os.PathLike) -> dict[str, WeightsSpec]:
         raise WeightsError(f"weights manifest {path} does not exist") from None
     except json.JSONDecodeError as exc:
         raise WeightsError(f"weights manifest {path} is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise WeightsError(f"weights manifest {path} must be a JSON object {{\"arch.tag\": entry}}, got {type(raw).__name__}")
     specs = {}
     for key, entry in raw.items():
+        if not isinstance(entry, dict):
+            raise WeightsError(f"weights manifest {path}: entry {key!r} must be a JSON object, got {type(entry).__name__}")
         missing = [k for k in REQUIRED_KEYS if k not in entry]
         if missing:
             raise WeightsError(f"weights manifest {path}: entry {key!r} lacks {missing}")
+        unknown = sorted(set(entry) - ENTRY_KEYS)
+        if unknown:
+            raise WeightsError(f"weights manifest {path}: entry {key!r} has unknown keys {unknown}; allowed: {sorted(ENTRY_KEYS)}")
         if key != f"{entry['arch']}.{entry['tag']}":
             raise WeightsError(f"weights manifest {path}: entry {key!r} must be named arch.tag")
         names = entry.get("class_names")
@@ -132,35 +146,6 @@ def shipped_manifest_path() -> Path:
         return checkout
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # ---------------------------------------------------------------------------------------------- URIs
 
 _HF_URI = re.compile(
@@ -178,6 +163,17 @@ class HfWeightsURI:
     filename: str
     revision: str | None
     sha256: str | None = None
+
+
+def fetch_hf(uri: HfWeightsURI, *, sha256: str | None = None, progress: bool = True) -> Path:
+    """The local path of the file ``uri`` names, fetched into the Hub cache and checked against ``sha256``
+    (or the URI's own pin, else the LFS hash that names the cached blob)."""
+    return download.fetch_hf(uri.repo_id, uri.filename, revision=uri.revision, sha256=sha256 or uri.sha256, progress=progress)
+
+
+def user_manifest_path() -> Path:
+    """Weights imported by ``zoo unbundle``: ``$ZOO_HOME/weights/manifest.json`` (read by the plugin loader)."""
+    return download.cache_dir() / MANIFEST_NAME
 
 
 def parse_hf_uri(uri: str) -> HfWeightsURI:
@@ -280,7 +276,7 @@ def load_state_dict(source: WeightsSpec | LocalWeights, *, progress: bool = True
     """Read a state dict, checking the pinned sha256 first when ``source`` is a registered spec.
 
     A registered spec whose file is not on disk but has a ``url`` is downloaded into the cache first
-    (see :func:`fetch_to_cache`).
+    (see :func:`zoo.download.fetch_url_to_cache`).
     """
     if isinstance(source, WeightsSpec):
         path = source.path
@@ -288,11 +284,9 @@ def load_state_dict(source: WeightsSpec | LocalWeights, *, progress: bool = True
             if not source.url:
                 raise WeightsError(f"weights {source.name}: file {path} is missing and the entry has no url")
             if source.url.startswith("hf://"):
-                from zoo.hub import fetch
-
-                path = fetch(parse_hf_uri(source.url), sha256=source.sha256, progress=progress)
+                path = fetch_hf(parse_hf_uri(source.url), sha256=source.sha256, progress=progress)
             else:
-                path = fetch_to_cache(source.url, source.sha256, progress=progress)
+                path = download.fetch_url_to_cache(source.url, source.sha256, progress=progress)
         actual = sha256_file(path)
         if actual != source.sha256:
             raise WeightsError(
@@ -361,39 +355,3 @@ def save_state_dict(model_or_state: Any, path: str | os.PathLike, metadata: Mapp
     data = save(tensors, metadata=dict(metadata or {}))
     atomic_write_bytes(path, data)
     return hashlib.sha256(data).hexdigest()
-
-
-# ------------------------------------------------------------------------------------------- cache
-
-
-def cache_dir() -> Path:
-    """Where downloaded weights live: ``$ZOO_HOME/weights`` (default ``~/.cache/zoo/weights``)."""
-    return Path(os.environ.get("ZOO_HOME", Path.home() / ".cache" / "zoo")) / "weights"
-
-
-def fetch_to_cache(url: str, sha256: str, *, progress: bool = True) -> Path:
-    """Download ``url`` into the cache as ``<sha256>.safetensors`` unless it is already there.
-
-    The download goes to a temporary file that is renamed into place only after its hash matches,
-    so an interrupted or corrupt download never leaves a file that a later load would trust.
-    """
-    target = cache_dir() / f"{sha256}.safetensors"
-    if target.is_file() and sha256_file(target) == sha256:
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".download.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        from torch.hub import download_url_to_file
-
-        try:
-            download_url_to_file(url, tmp, progress=progress)
-        except Exception as exc:  # urllib raises many kinds; all mean "could not download"
-            raise WeightsError(f"could not download weights from {url}: {exc}") from None
-        actual = sha256_file(tmp)
-        if actual != sha256:
-            raise WeightsError(f"downloaded {url} has sha256 {actual}, expected {sha256}; nothing was cached")
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return target

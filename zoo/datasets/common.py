@@ -1,0 +1,74 @@
+"""What the data families share: split checks and the in-memory image dataset with its batch fast path.
+
+Image datasets keep their images as one ``uint8`` tensor and normalise whole batches at once
+(:meth:`ImageTensorDataset.batch`), instead of converting image by image through PIL: the trainer
+and the evaluator use that fast path when a dataset has it, and ``dataset[i]`` still works for
+anything that expects a plain ``Dataset``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+
+from zoo.errors import DataError
+
+
+def check_split(split: str, allowed: Sequence[str], dataset: str) -> None:
+    if split not in allowed:
+        raise DataError(f"dataset {dataset!r} has no split {split!r}; choose one of {list(allowed)}")
+
+
+class ImageTensorDataset(torch.utils.data.Dataset):
+    """Images held as ``uint8 [N, C, H, W]`` with ``int64 [N]`` labels.
+
+    ``dataset[i]`` returns ``(float32 [C, H, W] normalised with mean/std, int)``;
+    ``dataset.batch(indices, augment=False)`` returns ``(float32 [B, C, H, W], int64 [B])`` in one
+    vectorised step. ``augment``, when set (training splits), is a callable applied by
+    ``batch(..., augment=True)`` to the whole float batch in pixel units (0..255) before normalisation;
+    it may run on any device and draws from the global torch RNG, so seeded runs repeat.
+    """
+
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        mean: Sequence[float],
+        std: Sequence[float],
+        class_names: Sequence[str],
+    ) -> None:
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise DataError(f"images must be uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
+        if len(images) != len(labels):
+            raise DataError(f"{len(images)} images but {len(labels)} labels")
+        self.images = images
+        self.labels = labels.to(torch.int64)
+        self.class_names = tuple(class_names)
+        channels = images.shape[1]
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, channels, 1, 1) * 255
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, channels, 1, 1) * 255
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.normalize(self.images[index : index + 1])[0], int(self.labels[index])
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """``uint8 [B, C, H, W]`` -> normalised ``float32 [B, C, H, W]`` (on the images' device)."""
+        mean, std = self.mean.to(images.device), self.std.to(images.device)
+        return (images.to(torch.float32) - mean) / std
+
+    def batch(self, indices: torch.Tensor, augment: bool = False, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised images and labels of ``indices``; moved to ``device`` as uint8 (4x less to copy) first."""
+        images, labels = self.images[indices], self.labels[indices]
+        if device is not None:
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        images = images.to(torch.float32)
+        if augment and self.augment is not None:
+            images = self.augment(images)
+        return self.normalize(images), labels

@@ -1,0 +1,104 @@
+"""Fetching files whose sha256 is known: a plain URL into hubzoo's cache, or a file of a Hugging Face
+Hub repository through ``huggingface_hub`` (the ``hub`` extra, imported only when needed).
+
+Nothing is trusted before its hash matches: a URL download goes to a temporary file that is renamed
+into place only then, and a Hub file is checked after ``hf_hub_download`` returns it. This module
+knows nothing of manifests or models; ``zoo.weights`` decides what to fetch.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import WeightsError, ZooError
+from zoo.files import sha256_file, zoo_home
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def cache_dir() -> Path:
+    """Where downloaded and imported weights live: ``$ZOO_HOME/weights`` (default ``~/.cache/zoo/weights``)."""
+    return zoo_home() / "weights"
+
+
+def huggingface_hub() -> Any:
+    """The ``huggingface_hub`` module, or an error that names the extra to install."""
+    try:
+        import huggingface_hub as hf
+    except ImportError:
+        raise ZooError("the Hugging Face Hub needs the 'hub' extra: pip install 'hubzoo[hub]'") from None
+    return hf
+
+
+def fetch_url_to_cache(url: str, sha256: str, *, progress: bool = True) -> Path:
+    """Download ``url`` into the cache as ``<sha256>.safetensors`` unless it is already there.
+
+    The download goes to a temporary file that is renamed into place only after its hash matches,
+    so an interrupted or corrupt download never leaves a file that a later load would trust.
+    """
+    target = cache_dir() / f"{sha256}.safetensors"
+    if target.is_file() and sha256_file(target) == sha256:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".download.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        from torch.hub import download_url_to_file
+
+        try:
+            download_url_to_file(url, tmp, progress=progress)
+        except Exception as exc:  # urllib raises many kinds; all mean "could not download"
+            raise WeightsError(f"could not download weights from {url}: {exc}") from None
+        actual = sha256_file(tmp)
+        if actual != sha256:
+            raise WeightsError(f"downloaded {url} has sha256 {actual}, expected {sha256}; nothing was cached")
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return target
+
+
+def fetch_hf(repo_id: str, filename: str, *, revision: str | None = None, sha256: str | None = None,
+             progress: bool = True) -> Path:
+    """Download (or find in the Hub cache) ``filename`` of ``repo_id`` at ``revision`` and check its sha256.
+
+    ``sha256`` wins when given; without it the file must hash to the name of its cached blob, which for
+    files stored with Git LFS is their sha256. With a commit-hash revision already cached no request is made.
+    """
+    hf = huggingface_hub()
+    from huggingface_hub import errors
+
+    if not progress:
+        hf.utils.disable_progress_bars()
+    where = f"{repo_id}@{revision or 'main'}"
+    unreachable = (f"cannot get {filename} from {where}: it is not in the Hub cache and the Hub cannot be reached "
+                   "({}). Fetch it once online, or `zoo unbundle` a bundle.")
+    try:
+        path = Path(hf.hf_hub_download(repo_id, filename, revision=revision))
+    except (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled) as exc:  # before EntryNotFoundError, its base
+        raise WeightsError(unreachable.format(type(exc).__name__)) from None
+    except errors.RevisionNotFoundError:
+        raise WeightsError(f"revision {revision!r} does not exist in {repo_id}") from None
+    except errors.RepositoryNotFoundError:
+        raise WeightsError(f"repository {repo_id} does not exist on the Hub (or is private: set HF_TOKEN)") from None
+    except errors.EntryNotFoundError:
+        raise WeightsError(f"{where} has no file {filename}") from None
+    except OSError as exc:
+        raise WeightsError(unreachable.format(type(exc).__name__)) from None
+    expected = sha256
+    if expected is None:
+        blob = Path(os.path.realpath(path)).name
+        if not _SHA256.match(blob):
+            raise WeightsError(f"{repo_id}/{filename} has no pinned sha256 and is not an LFS file; pin one with #sha256=...")
+        expected = blob
+    actual = sha256_file(path)
+    if actual != expected:
+        raise WeightsError(
+            f"{repo_id}/{filename}@{revision or 'main'} has sha256 {actual}, expected {expected}: "
+            "the download is corrupt or the file was replaced; nothing was loaded"
+        )
+    return path

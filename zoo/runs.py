@@ -1,0 +1,220 @@
+"""The run folder: what ``zoo train`` writes, what ``--resume`` reads, and a run -> manifest entry.
+
+A run folder (``runs/MODEL-DATASET`` unless ``--out`` says otherwise) holds::
+
+    config.json         the TrainConfig that started the run (checked by --resume)
+    checkpoint.pt       model, optimizer, schedule and loop state after the last epoch (tensors only)
+    metrics.jsonl       one JSON record per epoch; curves.png plots them
+    best.safetensors    the weights with the best validation loss so far
+    model.safetensors   the final weights (the best ones), with arch/dataset/model_kwargs metadata
+    report.json         the evaluator's test report, the command, the versions and the weights' sha256
+
+:class:`TrainConfig` is the one place the training settings and their defaults are written: the
+``zoo train`` options are derived from its fields (``metadata["help"]``). This module knows the
+layout, not the registry: the trainer (``zoo.train``), publishing (``zoo.hub``) and pinning
+(``zoo.pin``) build on it.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError
+from zoo.files import atomic_write_bytes, sha256_file, write_json
+from zoo.weights import MANIFEST_METRICS
+
+CONFIG = "config.json"
+REPORT = "report.json"
+CHECKPOINT = "checkpoint.pt"
+METRICS_LOG = "metrics.jsonl"
+CURVES = "curves.png"
+BEST_WEIGHTS = "best.safetensors"
+WEIGHTS = "model.safetensors"
+
+#: Config fields that may differ between a run and its resumption (they do not change the result).
+RESUMABLE_CHANGES = frozenset({"epochs", "resume", "progress", "device", "workers", "nproc"})
+
+
+def _option(default: Any, help: str, **cli: Any) -> Any:
+    """A config field with its ``zoo train`` help text; ``cli`` may hold ``choices``, ``flag`` (the option's
+    name when it is not ``--field-name``, e.g. ``--no-augment`` for a switch that turns a default off) and
+    ``metavar``."""
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata={"help": help, **cli})
+    return field(default=default, metadata={"help": help, **cli})
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; ``command()`` gives the CLI line that reproduces it.
+
+    ``batch_size`` is the global batch: with ``nproc`` processes each takes ``batch_size / nproc``.
+    """
+
+    model: str = field(metadata={"help": "registered model name"})
+    data: str = field(metadata={"help": "registered dataset name (see `zoo datasets`)", "flag": "--data", "metavar": "DATASET"})
+    root: str | None = _option(None, "data folder (default $ZOO_DATA or ~/.cache/zoo/data)")
+    epochs: int = _option(10, "maximum epochs")
+    batch_size: int = _option(64, "global batch size")
+    optimizer: str = _option("adam", "optimizer", choices=("adam", "sgd"))
+    lr: float = _option(1e-3, "learning rate")
+    momentum: float = _option(0.9, "SGD momentum")
+    weight_decay: float = _option(0.0, "weight decay (L2) of the optimizer")
+    schedule: str = _option("none", "learning-rate schedule per epoch: cosine to 0 over --epochs, or step "
+                            "(x --gamma every --step-size epochs)", choices=("none", "cosine", "step"))
+    step_size: int = _option(30, "epochs between steps of the step schedule")
+    gamma: float = _option(0.1, "factor of the step schedule")
+    label_smoothing: float = _option(0.0, "label smoothing of the cross-entropy loss")
+    augment: bool = _option(True, "switch off the training split's batch augmentation", flag="--no-augment")
+    amp: bool = _option(False, "autocast to bfloat16: on GPUs, and on CPUs with native bf16 (with --channels-last it "
+                        "trained vgg16_cifar 1.8x faster here; see BENCHMARKS.md)")
+    channels_last: bool = _option(False, "channels-last memory format for 4D image models")
+    val_fraction: float = _option(0.1, "share of the train split held out for validation, for datasets without a val split")
+    val_from_train: bool = _option(False, "hold out --val-fraction of the train split even when the dataset has a val "
+                                   "split (LUNA16: the held-out samples then come from training scans)")
+    patience: int = _option(5, "early stopping: epochs without a better validation loss (0: off)")
+    seed: int = _option(0, "seed of the split, the initialisation, the batch order and the augmentation")
+    device: str = _option("cpu", "cpu or cuda[:N]")
+    out: str | None = _option(None, "run folder (default runs/MODEL-DATASET)")
+    resume: bool = _option(False, "continue the run in --out from its last checkpoint")
+    model_kwargs: dict[str, Any] = _option({}, "builder argument for the model, e.g. -k n_feature=32 (repeatable)",
+                                          flag="-k/--model-arg", metavar="KEY=VALUE")
+    data_kwargs: dict[str, Any] = _option({}, "dataset argument, e.g. -d permute_pixels=0 (repeatable)",
+                                         flag="-d/--data-arg", metavar="KEY=VALUE")
+    workers: int = _option(0, "DataLoader workers for datasets without a tensor fast path")
+    nproc: int = _option(1, "data-parallel processes on this machine (DDP: gloo on CPU, nccl on GPU); --batch-size "
+                         "is the global batch. Across nodes, launch with torchrun instead")
+    download: bool = _option(False, "download the dataset if it is missing (needs network)")
+    progress: bool = _option(True, "no progress bars or per-epoch lines", flag="--quiet")
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out or f"runs/{self.model}-{self.data}")
+
+    def command(self) -> str:
+        """``zoo train ...`` with every setting that changes the result and differs from the defaults."""
+        parts = ["zoo", "train", self.model, "--data", self.data]
+        for name in ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule", "step_size",
+                     "gamma", "label_smoothing", "val_fraction", "patience", "seed"):
+            value = getattr(self, name)
+            if value != default_of(name):
+                parts += [f"--{name.replace('_', '-')}", str(value)]
+        parts += [flag for flag, on in (("--no-augment", not self.augment), ("--amp", self.amp), ("--channels-last", self.channels_last),
+                                        ("--val-from-train", self.val_from_train)) if on]
+        parts += [arg for k, v in self.model_kwargs.items() for arg in ("-k", f"{k}={v}")]
+        parts += [arg for k, v in self.data_kwargs.items() for arg in ("-d", f"{k}={v}")]
+        return shlex.join(parts)
+
+
+def default_of(name: str) -> Any:
+    """The default of the :class:`TrainConfig` field ``name`` (``{}`` for the keyword-argument dicts)."""
+    for f in fields(TrainConfig):
+        if f.name == name:
+            return f.default_factory() if f.default_factory is not MISSING else f.default
+    raise KeyError(name)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    weights: Path
+    history: list[dict[str, Any]]
+    best_epoch: int
+    test_report: dict[str, Any]
+
+
+def write_config(config: TrainConfig) -> None:
+    write_json(config.run_dir / CONFIG, asdict(config))
+
+
+def check_resumable(config: TrainConfig) -> None:
+    """Raise unless ``config`` differs from the one that started its run only in :data:`RESUMABLE_CHANGES`."""
+    saved = json.loads((config.run_dir / CONFIG).read_text())
+    now = json.loads(json.dumps(asdict(config), default=str))
+    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k, default_of(k)) != now[k])  # older runs lack keys
+    if changed:
+        details = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
+        raise ZooError(f"cannot resume {config.run_dir}: its run was started with other settings ({details})")
+
+
+def weights_metadata(config: TrainConfig) -> dict[str, str]:
+    """What a local .safetensors file needs to be loaded without the manifest (see ``zoo.builder``)."""
+    return {"arch": config.model, "dataset": config.data, "model_kwargs": json.dumps(config.model_kwargs)}
+
+
+def save_checkpoint(path: Path, model: Any, optimizer: Any, schedule: Any, state: dict[str, Any]) -> None:
+    """Write model, optimizer, schedule and loop ``state`` to ``path`` atomically (``torch.save``, tensors only)."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict() if schedule is not None else None, **state}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path, device: Any) -> dict[str, Any]:
+    """The dict :func:`save_checkpoint` wrote, tensors on ``device``; never unpickles anything but tensors."""
+    import torch
+
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+def write_epoch_logs(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    """``metrics.jsonl`` and ``curves.png`` for the epochs so far."""
+    from zoo.plots import plot_training_curves
+
+    atomic_write_bytes(run_dir / METRICS_LOG, "".join(json.dumps(r) + "\n" for r in history).encode())
+    plot_training_curves(history, run_dir / CURVES)
+
+
+def read_history(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / METRICS_LOG).read_text().splitlines()]
+
+
+def write_report(run_dir: Path, report: dict[str, Any]) -> None:
+    write_json(run_dir / REPORT, report)
+
+
+def read_report(run_dir: str | Path) -> dict[str, Any]:
+    """A finished run's ``report.json``; an error when the folder holds no finished run."""
+    path = Path(run_dir) / REPORT
+    try:
+        report = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ZooError(f"{run_dir} has no {REPORT}: it is not a finished training run") from None
+    except json.JSONDecodeError as exc:
+        raise ZooError(f"{path} is not valid JSON ({exc}); the run folder is damaged") from None
+    if not isinstance(report, dict):
+        raise ZooError(f"{path} is not a training report (a JSON object)")
+    return report
+
+
+def result_from_run_dir(run_dir: Path) -> TrainResult:
+    """The :class:`TrainResult` of a finished run, read back from its folder (after ``--nproc`` workers)."""
+    report = read_report(run_dir)
+    return TrainResult(run_dir, run_dir / WEIGHTS, read_history(run_dir), report["best_epoch"], report["metrics"])
+
+
+def checked_weights(run_dir: str | Path, report: dict[str, Any]) -> Path:
+    """The run's ``model.safetensors``, after checking it is the file its report pinned."""
+    weights = Path(run_dir) / WEIGHTS
+    if not weights.is_file() or sha256_file(weights) != report["sha256"]:
+        raise ZooError(f"{weights} is missing or does not match the sha256 in {Path(run_dir) / REPORT}")
+    return weights
+
+
+def manifest_metrics(report: dict[str, Any]) -> dict[str, Any]:
+    """A report's ``metrics`` block as a manifest entry stores it: the split and :data:`MANIFEST_METRICS`."""
+    return {"split": report["split"], **{k: report["metrics"].get(k) for k in MANIFEST_METRICS}}
+
+
+def manifest_training(report: dict[str, Any]) -> dict[str, Any]:
+    """A report's training record as a manifest entry stores it: the command, epochs and versions."""
+    return {"command": report["command"], "epochs_run": report["epochs_run"], "best_epoch": report.get("best_epoch"),
+            **report.get("versions", {})}

@@ -14,6 +14,7 @@ dependencies = ["torch", "pluggy", "safetensors"]
 import inspect as _inspect
 
 from zoo.api import get_model as _get_model
+from zoo.errors import ZooError as _ZooError
 from zoo.plugins import get_registry as _get_registry
 
 _ENTRY_ARGS = """
@@ -34,8 +35,10 @@ def _make_entry(spec):
     def entry(*, weights=None, pretrained=False, progress=True, **kwargs):
         return _get_model(spec.name, weights=weights, pretrained=pretrained, progress=progress, **kwargs)
 
-    # A factory registered as "module:function" is not imported just to describe it.
-    signature = f" {_inspect.signature(spec.factory)}" if callable(spec.factory) else ""
+    try:  # torch is loaded already here, so importing the builder's module to show its arguments is cheap
+        signature = f" {_inspect.signature(spec.resolve_factory())}"
+    except _ZooError:  # its extra is not installed: the entry says so when called
+        signature = ""
     entry.__name__ = entry.__qualname__ = spec.name
     entry.__module__ = __name__
     entry.__doc__ = spec.summary() + _ENTRY_ARGS.format(signature=signature)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -50,3 +51,32 @@ def cached_hub_repo(tmp_path, monkeypatch) -> str:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     _copy_checkout(tmp_path / "torch" / "hub" / "owner_hubzoo_main")
     return "owner/hubzoo:main"
+
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def hf_cache(tmp_path, monkeypatch):
+    """An offline Hub cache holding a staged mnist_cnn folder as repo me/mnist-cnn at COMMIT (tag v1)."""
+    import huggingface_hub.constants as hf_constants
+
+    cache = tmp_path / "hf" / "hub"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    from zoo.hub import stage
+
+    staged = stage("mnist_cnn", "digits", tmp_path / "staged", repo_id="me/mnist-cnn")
+    repo = cache / "models--me--mnist-cnn"
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(COMMIT)
+    (repo / "refs" / "v1").write_text(COMMIT)
+    snapshot = repo / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    for item in staged.iterdir():
+        digest = hashlib.sha256(item.read_bytes()).hexdigest()  # LFS blobs are named by their sha256
+        shutil.copy(item, repo / "blobs" / digest)
+        (snapshot / item.name).symlink_to(f"../../blobs/{digest}")
+    return repo

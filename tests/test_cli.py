@@ -1,4 +1,4 @@
-"""The `zoo` command, called in-process: output, --json, exit codes and one-line errors; and the demo."""
+"""The `zoo` command, called in-process: output, --json, exit codes and one-line errors."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_info_shows_shapes_weights_and_parameters(capsys):
 def test_plugins_json(capsys):
     code, out, _ = run(capsys, "plugins", "--json")
     plugins = {p["name"]: p for p in json.loads(out)}
-    assert plugins["zoo.models.mnist"]["models"] == ["mnist_cnn", "mnist_mlp"] and plugins["zoo.models.mnist"]["error"] is None
+    assert plugins["zoo.families.mnist"]["models"] == ["mnist_cnn", "mnist_mlp"] and plugins["zoo.families.mnist"]["error"] is None
 
 
 def test_eval_json_with_shipped_weights(capsys, tmp_path):
@@ -74,22 +74,13 @@ def test_verify_catches_a_corrupted_shipped_file(capsys, tmp_path, monkeypatch, 
     assert code == 0 and "ok      mnist_cnn.digits" in out
     data = (copy / "mnist_cnn.digits.safetensors").read_bytes()
     (copy / "mnist_cnn.digits.safetensors").write_bytes(data[:-100])
-    monkeypatch.setattr("zoo.models.mnist.shipped_manifest_path", lambda: copy / "manifest.json")
+    monkeypatch.setattr("zoo.families.mnist.shipped_manifest_path", lambda: copy / "manifest.json")
     monkeypatch.setattr("zoo.plugins._REGISTRY", None)
     code, out, _ = run(capsys, "verify", "mnist_cnn")
     assert code == 1 and "FAILED  mnist_cnn.digits" in out and "corrupt, truncated or was replaced" in out
 
 
 @pytest.mark.slow
-def test_demo_reaches_97_percent_and_reloads_through_torch_hub(capsys, tmp_path):
-    code, out, _ = run(capsys, "demo", "--out", str(tmp_path / "demo"))
-    report = json.loads((tmp_path / "demo" / "report.json").read_text())
-    assert code == 0, out
-    assert report["metrics"]["accuracy"] >= 0.97
-    assert 'torch.hub.load("' in out and "predicted" in out
-    assert (tmp_path / "demo" / "weights" / "manifest.json").exists() and (tmp_path / "demo" / "curves.png").exists()
-
-
 def test_eval_of_a_two_class_model_plots_the_precision_recall_curve(capsys, tmp_path, monkeypatch):
     """A plugin's binary model and dataset, evaluated with --plot and --target-recall."""
     import torch

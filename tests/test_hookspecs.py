@@ -13,7 +13,7 @@ HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) 
 
 
 def test_there_are_hooks():
-    assert HOOKS == ["register_datasets", "register_models"]
+    assert HOOKS == ["register_commands", "register_datasets", "register_models"]
 
 
 @pytest.mark.parametrize("hook", HOOKS)
@@ -23,5 +23,5 @@ def test_hook_is_documented(hook, repo):
 
 @pytest.mark.parametrize("hook", HOOKS)
 def test_hook_is_tested(hook, repo):
-    tests = [p for p in (repo / "tests").glob("test_*.py") if p.name != "test_hookspecs.py"]
+    tests = [p for p in (repo / "tests").rglob("test_*.py") if p.name != "test_hookspecs.py"]
     assert any(f"def {hook}(" in p.read_text() for p in tests), f"implement {hook} in a test plugin"

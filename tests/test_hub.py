@@ -1,5 +1,4 @@
-"""Publishing (staged folder, card, the two Hub calls) and fetching hf:// weights offline from a Hub
-cache laid out as huggingface_hub lays it out (models--org--name/{blobs,refs,snapshots})."""
+"""Publishing (staged folder, card, the two Hub calls) and bundles for air-gapped machines."""
 
 from __future__ import annotations
 
@@ -14,35 +13,9 @@ from safetensors.torch import load_file
 
 import zoo
 from zoo.errors import WeightsError, ZooError
-from zoo.hub import bundle, fetch, publish, stage, unbundle
-from zoo.weights import parse_hf_uri, sha256_file
-
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-@pytest.fixture
-def hf_cache(tmp_path, monkeypatch):
-    """An offline Hub cache holding a staged mnist_cnn folder as repo me/mnist-cnn at COMMIT (tag v1)."""
-    import huggingface_hub.constants as hf_constants
-
-    cache = tmp_path / "hf" / "hub"
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
-    staged = stage("mnist_cnn", "digits", tmp_path / "staged", repo_id="me/mnist-cnn")
-    repo = cache / "models--me--mnist-cnn"
-    (repo / "blobs").mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(COMMIT)
-    (repo / "refs" / "v1").write_text(COMMIT)
-    snapshot = repo / "snapshots" / COMMIT
-    snapshot.mkdir(parents=True)
-    for item in staged.iterdir():
-        digest = sha256_file(item)  # LFS blobs are named by their sha256
-        shutil.copy(item, repo / "blobs" / digest)
-        (snapshot / item.name).symlink_to(f"../../blobs/{digest}")
-    return repo
-
+from zoo.files import sha256_file
+from zoo.hub import bundle, publish, stage, unbundle
+from zoo.weights import user_manifest_path
 
 def test_staged_folder_loads_back(tmp_path):
     from huggingface_hub import ModelCard
@@ -114,37 +87,12 @@ def test_publish_makes_one_create_repo_and_one_upload(monkeypatch, capsys):
     assert "hf_secret_token" not in capsys.readouterr().out
 
 
-def test_fetch_offline_from_the_hub_cache(hf_cache):
-    uri = f"hf://me/mnist-cnn/model.safetensors@{COMMIT}"
-    model = zoo.get_model("mnist_cnn", weights=uri)
-    assert model.conv1.out_channels == 32  # the builder arguments travel in the file's metadata
-    assert torch.equal(model.conv1.weight, zoo.get_model("mnist_cnn.digits").conv1.weight)
-    assert fetch(parse_hf_uri("hf://me/mnist-cnn/model.safetensors@v1")).is_file()  # a tag, resolved from refs/
-
-
-def test_fetch_failure_paths(hf_cache):
-    with pytest.raises(WeightsError, match="has sha256 .* expected 000"):
-        zoo.get_model("mnist_cnn", weights=f"hf://me/mnist-cnn/model.safetensors@{COMMIT}#sha256={'0' * 64}")
-    with pytest.raises(WeightsError, match="not in the Hub cache"):
-        fetch(parse_hf_uri(f"hf://me/mnist-cnn/other.safetensors@{COMMIT}"))
-    with pytest.raises(WeightsError, match="not in the Hub cache"):
-        fetch(parse_hf_uri("hf://me/mnist-cnn/model.safetensors@v2"))  # unknown revision, network off
-    with pytest.raises(WeightsError, match="not in the Hub cache"):
-        fetch(parse_hf_uri("hf://someone/else/model.safetensors"))
-    blob = (hf_cache / "snapshots" / COMMIT / "model.safetensors").resolve()
-    blob.write_bytes(blob.read_bytes()[:-10])  # a damaged cached file is never trusted
-    with pytest.raises(WeightsError, match="corrupt or the file was replaced"):
-        zoo.get_model("mnist_cnn", weights=f"hf://me/mnist-cnn/model.safetensors@{COMMIT}")
-
-
 def test_bundle_round_trip_for_an_air_gapped_machine(tmp_path, monkeypatch):
     path = bundle(["mnist_cnn", "mnist_mlp"], tmp_path / "zoo.tar")
     with tarfile.open(path) as tar:
         assert sorted(tar.getnames()) == ["manifest.json", "mnist_cnn.digits.safetensors", "mnist_mlp.digits.safetensors"]
     names = unbundle(path)
     assert names == ["mnist_cnn.digits", "mnist_mlp.digits"]
-    from zoo.hub import user_manifest_path
-
     assert user_manifest_path().is_file()
     bad = tmp_path / "bad.tar"
     with tarfile.open(path) as src, tarfile.open(bad, "w") as dst:

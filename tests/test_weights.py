@@ -12,16 +12,17 @@ from safetensors.torch import save_file
 
 import zoo
 from zoo.errors import WeightsError
+from zoo.files import sha256_file
+from zoo.plugins import get_registry
 from zoo.weights import (
     check_assets,
+    ENTRY_KEYS,
     REQUIRED_KEYS,
     HfWeightsURI,
     WeightsSpec,
-    fetch_to_cache,
     parse_hf_uri,
     read_manifest,
     save_state_dict,
-    sha256_file,
     shipped_manifest_path,
     write_manifest_entry,
 )
@@ -46,7 +47,7 @@ def saved(tmp_path):
 
 def _build(weights, **kwargs):
     from zoo.plugins import get_registry
-    from zoo.registry import build_model
+    from zoo.builder import build_model
 
     return build_model(get_registry().model("mnist_cnn"), weights=weights, **kwargs)
 
@@ -126,18 +127,6 @@ def test_hf_uris_are_parsed_and_say_what_is_missing():
         zoo.get_model("mnist_cnn", weights="hf://org/repo/model.safetensors@abc123")
 
 
-def test_fetch_to_cache_verifies_before_it_keeps_anything(saved, tmp_path):
-    _, path = saved
-    good = sha256_file(path)
-    cached = fetch_to_cache(path.as_uri(), good, progress=False)
-    assert sha256_file(cached) == good and cached.name == f"{good}.safetensors"
-    with pytest.raises(WeightsError, match="nothing was cached"):
-        fetch_to_cache(path.as_uri(), "f" * 64, progress=False)
-    with pytest.raises(WeightsError, match="could not download"):
-        fetch_to_cache((tmp_path / "absent.safetensors").as_uri(), "e" * 64, progress=False)
-    assert sorted(p.name for p in cached.parent.iterdir()) == [cached.name]  # no temp files, no bad file
-
-
 def test_manifest_entries_are_written_atomically_and_read_back(saved, tmp_path):
     model, path = saved
     manifest = tmp_path / "manifest.json"
@@ -152,16 +141,45 @@ def test_manifest_entries_are_written_atomically_and_read_back(saved, tmp_path):
         read_manifest(manifest)
 
 
+@pytest.mark.parametrize("mutate, message", [
+    (lambda e: e.update(colour="red"), "unknown keys \\['colour'\\]"),
+    (lambda e: e.pop("sha256"), "lacks \\['sha256'\\]"),
+    (lambda e: e.update(tag="other"), "must be named arch.tag"),
+])
+def test_the_manifest_schema_is_closed(saved, tmp_path, mutate, message):
+    model, path = saved
+    entry = _spec_for(path, model).to_entry()
+    mutate(entry)
+    (tmp_path / "manifest.json").write_text(json.dumps({"mnist_cnn.unit": entry}))
+    with pytest.raises(WeightsError, match=message):
+        read_manifest(tmp_path / "manifest.json")
+    (tmp_path / "manifest.json").write_text("[]")
+    with pytest.raises(WeightsError, match="must be a JSON object"):
+        read_manifest(tmp_path / "manifest.json")
+
+
+#: The evaluator's numbers every shipped entry of a task must carry (torchvision's test_extended_models idea).
+REQUIRED_METRICS = {
+    "classification": {"accuracy", "precision", "recall", "f1"},
+    "text-classification": {"accuracy", "precision", "recall", "f1"},
+    "segmentation": {"dice", "miou"},
+}
+
+
 def test_shipped_manifest_matches_its_files_and_models():
     """Like torchvision's test_extended_models: hash, parameter count and metrics block per entry."""
-    specs = read_manifest(shipped_manifest_path())
+    raw = json.loads(shipped_manifest_path().read_text())
+    specs = read_manifest(shipped_manifest_path())  # rejects unknown and missing keys
     assert specs, "the project ships at least the digits weights"
     for name, spec in specs.items():
-        assert set(REQUIRED_KEYS) <= set(spec.to_entry()), name
+        assert set(raw[name]) <= ENTRY_KEYS and set(REQUIRED_KEYS) <= set(raw[name]), name
         assert sha256_file(spec.path) == spec.sha256, name
         model = zoo.get_model(spec.arch, weights=spec.tag)
         assert sum(p.numel() for p in model.parameters()) == spec.num_params, name
-        assert {"split", "accuracy", "precision", "recall", "f1", "miou", "dice"} <= set(spec.metrics), name
+        task = get_registry().model(spec.arch).task
+        numbers = {k for k, v in spec.metrics.items() if isinstance(v, (int, float)) and 0 <= v <= 1}
+        assert REQUIRED_METRICS[task] <= numbers, f"{name}: {task} weights need {sorted(REQUIRED_METRICS[task])}"
+        assert spec.metrics["split"] in ("test", "val"), name
         assert spec.training["command"].startswith(f"zoo train {spec.arch} --data {spec.dataset}"), name
         # No entry may claim a data set it was not trained on: the tag names the data ("synthetic": the
         # generated LUNA16-like set of the luna data sets; real LUNA16 weights would be tagged otherwise).

@@ -13,6 +13,7 @@ import sys
 from dataclasses import MISSING, fields
 from typing import Any, Sequence
 
+from zoo.demo import MIN_ACCURACY
 from zoo.errors import ZooError
 from zoo.plugins import add_plugin_commands, get_registry
 
@@ -245,7 +246,7 @@ def cmd_unbundle(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from zoo.demo import run_demo
 
-    return run_demo(out=args.out, epochs=args.epochs)
+    return run_demo(out=args.out, epochs=args.epochs, min_accuracy=args.min_accuracy)
 
 
 # ------------------------------------------------------------------------------------------- parser
@@ -271,7 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="offline end-to-end demo", description="Train mnist_cnn on the bundled digits, "
                        "evaluate it, save and reload the weights through torch.hub, and predict a few digits.")
     p.add_argument("--out", default="runs/demo", help="default runs/demo")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=30, help="default 30")
+    p.add_argument("--min-accuracy", type=float, default=MIN_ACCURACY,
+                   help=f"exit 1 when the held-out accuracy is below this (default {MIN_ACCURACY})")
     p.set_defaults(run=cmd_demo)
     return parser
 

@@ -22,18 +22,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zoo.datasets import ImageTensorDataset, check_split, default_data_root
+from zoo.datasets.common import ImageTensorDataset, check_split
 from zoo.errors import DataError
-from zoo.hookspecs import hookimpl
+from zoo.families.cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
+from zoo.files import data_root as default_data_root
 
 __all__ = ["cifar10", "random_crop_flip", "write_cifar10_folder", "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD",
-           "CIFAR10_INPUT", "CIFAR10_FOLDER", "CIFAR10_FILES"]
+           "CIFAR10_FOLDER", "CIFAR10_FILES"]
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
-#: What the CIFAR-10 models take (their ``meta["input"]``).
-CIFAR10_INPUT = ("float32 [N, 3, 32, 32], normalised with CIFAR-10 mean (0.4914, 0.4822, 0.4465) / "
-                 "std (0.2023, 0.1994, 0.2010)")
 CIFAR10_FOLDER = "cifar-10-batches-py"
 #: The files of the official release and their md5s (as torchvision lists them). torchvision's reader
 #: wants all of them, whichever split is read.
@@ -189,11 +185,3 @@ def cifar10(split: str = "train", root: str | None = None, download: bool = Fals
     if split == "train":
         dataset.augment = random_crop_flip
     return dataset
-
-
-@hookimpl
-def register_datasets(register):
-    register("cifar10", cifar10, task="classification", num_classes=10, class_names=CIFAR10_CLASSES,
-             description="CIFAR-10, 32x32 colour images (torchvision's cifar-10-batches-py; download=True when online); "
-                         "train split augmented with random crop (padding 4) + horizontal flip",
-             meta={"input_shape": (3, 32, 32)})

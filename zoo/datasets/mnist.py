@@ -14,14 +14,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zoo.datasets import ImageTensorDataset, check_split, default_data_root
+from zoo.datasets.common import ImageTensorDataset, check_split
 from zoo.errors import DataError
-from zoo.hookspecs import hookimpl
+from zoo.families.mnist import DIGIT_NAMES, MNIST_MEAN, MNIST_STD
+from zoo.files import data_root as default_data_root
 
 __all__ = ["mnist", "digits", "MNIST_MEAN", "MNIST_STD", "DIGIT_NAMES", "digits_split"]
 
-MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
-DIGIT_NAMES = tuple(str(d) for d in range(10))
 #: scikit-learn's 1,797 digits are split once, stratified by class with a fixed seed: 1,438 train and
 #: 359 test (20% of each class, rounded). The 43 writers are mixed across both splits, as in the usual
 #: scikit-learn practice (``train_test_split``); the split measures new samples, not new writers.
@@ -89,11 +88,3 @@ def mnist(split: str = "train", root: str | None = None, download: bool = False,
             "and the other three IDX files; pass download=True (--download) when online, or --root DIR."
         ) from None
     return ImageTensorDataset(_permute(data.data[:, None], permute_pixels), data.targets, mean=MNIST_MEAN, std=MNIST_STD, class_names=DIGIT_NAMES)
-
-
-@hookimpl
-def register_datasets(register):
-    register("digits", digits, task="classification", num_classes=10, class_names=DIGIT_NAMES,
-             description="scikit-learn's 8x8 handwritten digits upscaled to 28x28 (offline; 1,438 train / 359 test)")
-    register("mnist", mnist, task="classification", num_classes=10, class_names=DIGIT_NAMES,
-             description="MNIST handwritten digits, 28x28 (IDX files; download=True when online)")

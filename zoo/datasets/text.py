@@ -6,8 +6,8 @@ default collate turns a batch of them into ``(list[str], int64 [B])``, and ``dat
 gives the same without one. Text models turn the strings into tensors themselves
 (``model.encode_batch``), so nothing here tokenizes.
 
-:func:`check_texts` is the one definition of valid text input, shared by the text models and the
-predictor: non-empty ``str``, or ``bytes`` that decode as UTF-8.
+The labels and :func:`~zoo.families.text.check_texts` (the one definition of valid text input, shared
+by the text models and the predictor) live in ``zoo.families.text``; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -16,63 +16,19 @@ import json
 import tarfile
 import urllib.request
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import torch
 
-from zoo.datasets import check_split, default_data_root
+from zoo.datasets.common import check_split
 from zoo.errors import DataError
-from zoo.hookspecs import hookimpl
+from zoo.families.text import SENTIMENT_NAMES, check_texts, decode_utf8
+from zoo.files import data_root as default_data_root
 
 __all__ = ["TextDataset", "imdb", "reviews", "check_texts", "SENTIMENT_NAMES", "IMDB_URL", "REVIEWS_PATH"]
 
-SENTIMENT_NAMES = ("neg", "pos")
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 REVIEWS_PATH = Path(__file__).with_name("reviews.jsonl")
-
-
-def _decode(text: bytes, where: str) -> str:
-    try:
-        return text.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        bad = text[exc.start : exc.start + 1].hex()
-        raise DataError(
-            f"{where} is not valid UTF-8 (byte 0x{bad} at position {exc.start}); decode it with its real "
-            "encoding first, for example data.decode('latin-1') or data.decode('cp1252')"
-        ) from None
-
-
-def check_texts(texts: Any, *, what: str = "text") -> list[str]:
-    """Return ``texts`` as a list of ``str``, or raise :class:`~zoo.errors.DataError` naming the bad item.
-
-    Accepts a sequence of ``str`` or UTF-8 ``bytes``. Refused: a single string where a list is
-    expected, an empty list, empty or whitespace-only text, other types, bytes that are not UTF-8 and
-    strings holding undecodable bytes (lone surrogates from ``errors="surrogateescape"``).
-    """
-    if isinstance(texts, (str, bytes)):
-        raise DataError(f"expected a list of {what}s, got a single {type(texts).__name__}; wrap it in a list")
-    if not isinstance(texts, Iterable):
-        raise DataError(f"expected a list of {what}s, got {type(texts).__name__}")
-    out = []
-    for i, text in enumerate(texts):
-        where = f"{what} #{i}"
-        if isinstance(text, (bytes, bytearray)):
-            text = _decode(bytes(text), where)
-        elif not isinstance(text, str):
-            raise DataError(f"{where} is {type(text).__name__}, not str: {text!r:.60}")
-        if not text.strip():
-            raise DataError(f"{where} is empty: there is nothing to classify")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise DataError(
-                f"{where} holds undecodable bytes ({text[exc.start]!r} at position {exc.start}): it was decoded "
-                "with the wrong encoding; decode the raw bytes with their real encoding"
-            ) from None
-        out.append(text)
-    if not out:
-        raise DataError(f"expected at least one {what}, got an empty list")
-    return out
 
 
 class TextDataset(torch.utils.data.Dataset):
@@ -153,7 +109,7 @@ def imdb(split: str = "train", root: str | None = None, download: bool = False) 
         if not files:
             raise DataError(f"IMDB folder {folder / split / name} holds no .txt files")
         for path in files:
-            texts.append(_decode(path.read_bytes(), f"IMDB file {path}"))
+            texts.append(decode_utf8(path.read_bytes(), f"IMDB file {path}"))
             labels.append(label)
     return TextDataset(texts, labels)
 
@@ -179,14 +135,3 @@ def reviews(split: str = "train", root: str | None = None, download: bool = Fals
     check_split(split, ("train", "test"), "reviews")
     rows = [r for r in _read_reviews(REVIEWS_PATH) if r["split"] == split]
     return TextDataset([r["text"] for r in rows], [int(r["label"]) for r in rows])
-
-
-_META = {"input": "str (one review)", "output": "label 0 = neg, 1 = pos"}
-
-
-@hookimpl
-def register_datasets(register):
-    register("imdb", imdb, task="text-classification", num_classes=2, class_names=SENTIMENT_NAMES, meta=_META,
-             description="IMDB movie reviews, 25,000 train / 25,000 test (aclImdb folders; download=True when online)")
-    register("reviews", reviews, task="text-classification", num_classes=2, class_names=SENTIMENT_NAMES, meta=_META,
-             description="600 short hand-written movie reviews shipped with hubzoo (450 train / 150 test, balanced; offline)")

@@ -9,9 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.datasets.cifar import CIFAR10_CLASSES, CIFAR10_INPUT
-from zoo.hookspecs import hookimpl
-from zoo.models import check_input_shape
+from zoo.models.common import check_input_shape
 
 __all__ = ["CifarNet", "cifar_net"]
 
@@ -46,12 +44,3 @@ def cifar_net(*, num_classes: int = 10, in_channels: int = 3) -> CifarNet:
     """The course's CIFAR-10 baseline CNN (62,006 parameters for 10 classes); the course reached
     about 63% test accuracy with it (Adam 1e-3, 10 epochs, no augmentation)."""
     return CifarNet(num_classes=num_classes, in_channels=in_channels)
-
-
-@hookimpl
-def register_models(register):
-    register("cifar_net", cifar_net, task="classification", tags=("cifar10", "cnn", "course"),
-             description="The course's LeNet-style CIFAR-10 baseline: two 5x5 conv + ReLU + 2x2 max-pool, FC 120, FC 84, FC 10.",
-             meta={"input": CIFAR10_INPUT,
-                   "output": "logits [N, 10]", "input_shape": (3, 32, 32), "class_names": CIFAR10_CLASSES,
-                   "recipe": "zoo train cifar_net --data cifar10 --no-augment --epochs 10 --optimizer adam --lr 1e-3 --batch-size 64"})

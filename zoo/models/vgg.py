@@ -17,9 +17,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from zoo.datasets.cifar import CIFAR10_CLASSES, CIFAR10_INPUT
-from zoo.hookspecs import hookimpl
-from zoo.models import check_input_shape, init_cnn_weights
+from zoo.models.common import check_input_shape, init_cnn_weights
 
 __all__ = ["VGG_CIFAR_CONFIGS", "VGGCifar", "vgg16_cifar"]
 
@@ -70,13 +68,3 @@ def vgg16_cifar(*, num_classes: int = 10, in_channels: int = 3) -> VGGCifar:
     reach about 93-94% CIFAR-10 test accuracy; no weights are shipped (nobody here can download CIFAR-10).
     """
     return VGGCifar(VGG_CIFAR_CONFIGS["vgg16"], num_classes=num_classes, in_channels=in_channels, name="vgg16_cifar")
-
-
-@hookimpl
-def register_models(register):
-    register("vgg16_cifar", vgg16_cifar, task="classification", tags=("cifar10", "cnn", "vgg"),
-             description="VGG16 with batch norm for 32x32 images: 13 3x3 conv + BN + ReLU, 5 max-pools, Linear(512, 10).",
-             meta={"input": CIFAR10_INPUT,
-                   "output": "logits [N, 10]", "input_shape": (3, 32, 32), "class_names": CIFAR10_CLASSES,
-                   "recipe": "zoo train vgg16_cifar --data cifar10 --epochs 200 --batch-size 128 --optimizer sgd "
-                             "--lr 0.1 --momentum 0.9 --weight-decay 5e-4 --schedule cosine --patience 0"})

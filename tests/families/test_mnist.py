@@ -1,4 +1,5 @@
-"""The MNIST family: shapes, clear shape errors, the digits data and the MNIST IDX reader."""
+"""The MNIST family (``zoo/families/mnist.py``, ``zoo/models/mnist.py``, ``zoo/datasets/mnist.py``): shapes,
+clear shape errors, the digits data and the MNIST IDX reader."""
 
 from __future__ import annotations
 

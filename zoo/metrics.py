@@ -28,12 +28,12 @@ their precision is 0 if they were predicted and NaN otherwise.
 Per-sample Dice (segmentation only; the medical-imaging convention): for every sample ``n`` and
 every non-background class ``c >= 1`` (for a two-class task that is just the positive class 1),
 ``dice_{n,c} = 2 TP / (2 TP + FP + FN)`` counted inside sample ``n`` only (ignored elements
-excluded). Empty-target rule: an
-empty target with an empty prediction scores 1, an empty target with a non-empty prediction scores 0
-(this follows from the formula; the 0/0 case is defined as 1). ``sample_dice.mean`` is the mean over
-all (sample, class) pairs. Each value is rounded to a multiple of ``2**-32`` before it is added to an
-int64 accumulator (error <= 1.2e-10 per value), so the result is exact integer arithmetic and does
-not depend on batch split, update order, :meth:`Evaluator.merge` or ``all_reduce``.
+excluded). Empty-target rule: an empty target with an empty prediction scores 1, an empty target
+with a non-empty prediction scores 0 (this follows from the formula; the 0/0 case is defined as 1).
+``sample_dice.mean`` is the mean over all (sample, class) pairs. Each value is rounded to a multiple
+of ``2**-32`` before it is added to an int64 accumulator (error <= 1.2e-10 per value), so the result
+is exact integer arithmetic and does not depend on batch split, update order, :meth:`Evaluator.merge`
+or ``all_reduce``.
 
 Report (``Evaluator.compute()``; every key always present, ``None`` = not applicable)
 ==========================================================================================
@@ -63,7 +63,7 @@ Inputs
   ``scores="probability"`` (default) values must lie in ``[0, 1]`` (else ``ValueError``); with
   ``scores="logit"`` the values are logits and the test is ``sigmoid(x) >= threshold``, evaluated
   as ``x >= log(threshold / (1 - threshold))``. ``>=`` matches the threshold convention of
-  :func:`precision_recall_curve` / :func:`threshold_for_recall`.
+  :mod:`zoo.curves` (:func:`~zoo.curves.precision_recall_curve`, :func:`~zoo.curves.threshold_for_recall`).
 
 State
 =====
@@ -75,7 +75,7 @@ Data-parallel workers combine state with :meth:`Evaluator.merge` or by ``all_red
 
 The only state that grows is the optional score store (``keep_scores=True``, two-class tasks with
 floating preds): it keeps every counted element's positive-class probability (float32) and target
-(uint8), 5 bytes per sample/pixel, for :func:`precision_recall_curve` and :func:`average_precision`.
+(uint8), 5 bytes per sample/pixel, for :mod:`zoo.curves` (the precision-recall curve, average precision).
 It is merged by :meth:`Evaluator.merge` but not by :meth:`Evaluator.all_reduce`.
 """
 
@@ -88,20 +88,15 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-__all__ = [
-    "Evaluator",
-    "precision_recall_curve",
-    "average_precision",
-    "threshold_for_recall",
-    "format_report",
-    "report_to_json",
-    "jsonable",
-]
+from zoo.confusion import argmax_dim1, confusion_counts
+from zoo.curves import average_precision, precision_recall_curve
+from zoo.files import jsonable
+
+__all__ = ["Evaluator", "format_report", "report_to_json"]
 
 TASKS = ("classification", "segmentation")
 SCORE_KINDS = ("probability", "logit")
 DICE_FIXED_POINT = 2**32  # per-sample Dice is accumulated as round(dice * 2**32) in int64
-_MANUAL_ARGMAX_MAX_CLASSES = 32  # unrolled argmax beats torch.max(dim=1) up to about here
 
 _EMPTY_RULE = "empty target & empty prediction -> 1; empty target & non-empty prediction -> 0"
 
@@ -117,36 +112,6 @@ def _as_tensor(x: Any, name: str) -> torch.Tensor:
         return torch.as_tensor(np.asarray(x))
     except Exception as exc:  # pragma: no cover - message only
         raise ValueError(f"{name} must be a tensor or array-like, got {type(x).__name__}") from exc
-
-
-def _argmax_dim1(preds: torch.Tensor) -> torch.Tensor:
-    """Argmax over dim 1 (first maximum on ties). NaNs must have been rejected before.
-
-    ``torch.argmax(dim=1)`` on CPU is very slow for ``[N, C, *spatial]`` layouts (a strided
-    reduction); for small C an unrolled running maximum over the C class slices is ~10x faster.
-    The running index only grows (class c > every earlier index), so ``maximum(idx, c * (x_c > best))``
-    is the exact "strictly greater" update, i.e. the first maximum wins like torch.argmax.
-    """
-    num = preds.shape[1]
-    if num > _MANUAL_ARGMAX_MAX_CLASSES:
-        return torch.max(preds, dim=1).indices
-    best = preds[:, 0]
-    idx = None
-    for c in range(1, num):
-        xc = preds[:, c]
-        gt = torch.gt(xc, best).view(torch.uint8)  # bool -> uint8 reinterpretation, no copy
-        idx = gt if idx is None else torch.maximum(idx, gt.mul_(c))
-        if c < num - 1:
-            best = torch.maximum(best, xc)
-    return idx  # uint8
-
-
-def _index_dtype(nbins: int) -> torch.dtype:
-    """Narrowest integer dtype that bincount accepts and that holds 0 .. nbins-1."""
-    for dt in (torch.uint8, torch.int16, torch.int32):
-        if nbins - 1 <= torch.iinfo(dt).max:
-            return dt
-    return torch.int64
 
 
 def _logit(p: float) -> float:
@@ -214,9 +179,7 @@ class Evaluator:
         if class_names is not None:
             class_names = [str(n) for n in class_names]
             if len(class_names) != num_classes:
-                raise ValueError(
-                    f"class_names has {len(class_names)} names but num_classes is {num_classes}"
-                )
+                raise ValueError(f"class_names has {len(class_names)} names but num_classes is {num_classes}")
         if keep_scores and num_classes != 2:
             raise ValueError(f"keep_scores=True needs num_classes == 2, got num_classes={num_classes}")
         self.task = task
@@ -283,26 +246,58 @@ class Evaluator:
 
     @torch.no_grad()
     def update(self, preds: Any, target: Any) -> None:
-        """Count one batch. See the module docstring for accepted shapes and dtypes."""
-        preds = _as_tensor(preds, "preds")
-        target = _as_tensor(target, "target")
-        C = self.num_classes
-        seg = self.task == "segmentation"
+        """Count one batch. See the module docstring for accepted shapes and dtypes.
 
-        # ---- target: dtype and rank
+        Steps: check the target, detect the prediction kind, check the target's range (which picks
+        how ignored elements are dropped), the predicted classes, one fused bincount (per sample for
+        segmentation, which feeds the per-sample Dice), then the kept scores.
+        """
+        preds = _as_tensor(preds, "preds")
+        target = self._check_target(_as_tensor(target, "target"))
+        preds, kind = self._prediction_kind(preds, target)
+        N = target.shape[0]
+        if target.numel() == 0:
+            self.sample_state[0] += N
+            if self.task == "segmentation" and N:
+                self._add_sample_dice(torch.zeros(N, self.num_classes, self.num_classes, dtype=torch.int64))
+            return
+        mode, ign_mask = self._ignore_mode(target)
+        if kind == "index":
+            p, pos_scores = self._classes_from_indices(preds, target, mode, ign_mask), None
+        elif kind == "classdim":
+            p, pos_scores = self._classes_from_class_scores(preds)
+        else:
+            p, pos_scores = self._classes_from_positive_map(preds)
+        if self.task == "segmentation":
+            per_sample = confusion_counts(p, target, self.num_classes, mode, ign_mask, per_sample=True)
+            self.confusion += per_sample.sum(0)
+            self._add_sample_dice(per_sample)
+        else:
+            self.confusion += confusion_counts(p, target, self.num_classes, mode, ign_mask)
+        self.sample_state[0] += N
+        if pos_scores is not None:
+            self._store_scores(pos_scores, target, mode, ign_mask)
+
+    def _check_target(self, target: torch.Tensor) -> torch.Tensor:
+        """Integer class indices of rank 1 (classification) or >= 2 (segmentation); bool -> uint8."""
         if target.dtype == torch.bool:
             target = target.view(torch.uint8)
         if target.is_floating_point() or target.is_complex():
             raise ValueError(f"target must hold integer class indices, got dtype {target.dtype}")
-        if seg and target.dim() < 2:
+        if self.task == "segmentation" and target.dim() < 2:
             raise ValueError(
                 f"target has shape {_shape(target)} but segmentation expects target [N, *spatial] "
                 "(at least 2 dims)"
             )
-        if not seg and target.dim() != 1:
+        if self.task == "classification" and target.dim() != 1:
             raise ValueError(f"target has shape {_shape(target)} but classification expects target [N]")
+        return target
 
-        # ---- preds: decide the input kind from dtype and shape
+    def _prediction_kind(self, preds: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, str]:
+        """Decide from dtype and shape what ``preds`` holds: ``"index"`` (class indices, bool -> uint8),
+        ``"classdim"`` (``[N, C, ...]`` scores) or ``"single"`` (a positive-class map, ``[N, 1, ...]``
+        squeezed to the target's shape). Returns ``(preds, kind)``."""
+        C = self.num_classes
         if preds.is_complex():
             raise ValueError(f"preds must be real, got dtype {preds.dtype}")
         if preds.dtype == torch.bool:
@@ -314,11 +309,7 @@ class Evaluator:
                     f"preds has shape {_shape(preds)} but target has shape {_shape(target)}; integer preds are "
                     f"class indices and must have the target's shape; {self._expected()}"
                 )
-        elif preds.dim() == target.dim() + 1:
-            if preds.shape[0] != target.shape[0] or preds.shape[2:] != target.shape[1:]:
-                raise ValueError(
-                    f"preds has shape {_shape(preds)} but target has shape {_shape(target)}; {self._expected()}"
-                )
+        elif preds.dim() >= 2 and preds.shape[:1] + preds.shape[2:] == target.shape:  # [N, K, *spatial]
             if preds.shape[1] == C:
                 kind = "classdim"
             elif preds.shape[1] == 1 and C == 2:
@@ -334,7 +325,7 @@ class Evaluator:
                 raise ValueError(
                     f"preds has shape {_shape(preds)} and floating dtype {preds.dtype} but no class dimension; "
                     f"a single score map is only allowed for num_classes == 2 (got {C}); pass scores "
-                    f"[N, {C}{', *spatial' if seg else ''}] or integer class indices"
+                    f"[N, {C}{', *spatial' if self.task == 'segmentation' else ''}] or integer class indices"
                 )
             kind = "single"
         else:
@@ -346,19 +337,18 @@ class Evaluator:
                 "keep_scores=True needs floating scores/probabilities in preds, got integer class indices "
                 f"(dtype {preds.dtype})"
             )
+        return preds, kind
 
-        N = target.shape[0]
-        if target.numel() == 0:
-            self.sample_state[0] += N
-            if seg and N:
-                self._add_sample_dice(torch.zeros(N, C, C, dtype=torch.int64))
-            return
+    def _ignore_mode(self, target: torch.Tensor) -> tuple[str, torch.Tensor | None]:
+        """Check the target's labels with one aminmax pass and pick how ignored elements are dropped.
 
-        # ---- target range check: one aminmax pass decides the fast path
+        Returns ``(mode, ign_mask)``: ``"plain"`` (nothing to ignore), ``"clamp"`` (``ignore_index``
+        outside ``[0, C)``: ignored elements are pushed to sentinel bins) or ``"mask"``
+        (``ignore_index`` inside ``[0, C)`` and present; ``ign_mask`` marks those elements).
+        """
+        C = self.num_classes
         lo, hi = (int(v) for v in torch.aminmax(target))
         ign = self.ignore_index
-        mode = "plain"  # plain | clamp (ignored elements pushed to sentinel bins) | mask
-        ign_mask = None
         if lo < 0 or hi >= C:
             bad = [v for v in (lo, hi) if (v < 0 or v >= C) and v != ign]
             if bad or (lo < 0 and hi >= C):
@@ -375,97 +365,70 @@ class Evaluator:
             if n_out != n_ign:
                 vals = torch.unique(target[out_of_range & (target != ign)])[:5].tolist()
                 raise ValueError(f"target holds labels {vals} outside [0, {C}) (ignore_index={ign})")
-            mode = "clamp"
-        elif ign is not None and lo <= ign <= hi:  # ignore_index inside [0, C) and possibly present
+            return "clamp", None
+        if ign is not None and lo <= ign <= hi:  # ignore_index inside [0, C) and possibly present
             ign_mask = target == ign
             if bool(ign_mask.any()):
-                mode = "mask"
-            else:
-                ign_mask = None
+                return "mask", ign_mask
+        return "plain", None
 
-        # ---- predicted class indices p (uint8 / bool-as-uint8 / integer)
+    def _classes_from_indices(
+        self, p: torch.Tensor, target: torch.Tensor, mode: str, ign_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Integer preds: check they lie in ``[0, C)``, except where the target is ignored (set to 0 there)."""
+        C = self.num_classes
+        plo, phi = (int(v) for v in torch.aminmax(p))
+        if plo < 0 or phi >= C:
+            # out-of-range predictions are tolerated only where the target is ignored
+            tmask = ign_mask if mode == "mask" else (target == self.ignore_index if mode == "clamp" else None)
+            bad_p = (p < 0) | (p >= C)
+            if tmask is not None:
+                bad_p &= ~tmask
+            if bool(bad_p.any()):
+                v = int(p[bad_p][0])
+                raise ValueError(f"preds holds class index {v} outside [0, {C})")
+            p = p.masked_fill(tmask, 0)
+        return p
+
+    def _classes_from_class_scores(self, preds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``[N, C, ...]`` scores: argmax over dim 1, and the positive-class probability when kept."""
+        s = preds.sum()
+        if torch.isnan(s) and bool(torch.isnan(preds).any()):
+            raise ValueError(f"preds (shape {_shape(preds)}) contains NaN")
         pos_scores = None
-        if kind == "index":
-            p = preds
-            plo, phi = (int(v) for v in torch.aminmax(p))
-            if plo < 0 or phi >= C:
-                # out-of-range predictions are tolerated only where the target is ignored
-                tmask = ign_mask if mode == "mask" else (target == ign if mode == "clamp" else None)
-                bad_p = (p < 0) | (p >= C)
-                if tmask is not None:
-                    bad_p &= ~tmask
-                if bool(bad_p.any()):
-                    v = int(p[bad_p][0])
-                    raise ValueError(f"preds holds class index {v} outside [0, {C})")
-                p = p.masked_fill(tmask, 0)
-        elif kind == "classdim":
-            s = preds.sum()
-            if torch.isnan(s) and bool(torch.isnan(preds).any()):
+        if self.keep_scores:
+            if self.scores_kind == "logit":
+                pos_scores = torch.softmax(preds.float(), dim=1)[:, 1]
+            else:
+                pos_scores = preds[:, 1]
+                self._check_probability(pos_scores, "preds[:, 1]")
+        return argmax_dim1(preds), pos_scores
+
+    def _classes_from_positive_map(self, preds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Two-class positive-class map: class 1 where the probability is >= ``threshold`` (uint8)."""
+        if self.scores_kind == "probability":
+            self._check_probability(preds, "preds")
+            p = torch.ge(preds, self.threshold)
+        else:
+            mn, mx = torch.aminmax(preds)
+            if torch.isnan(mn) or torch.isnan(mx):
                 raise ValueError(f"preds (shape {_shape(preds)}) contains NaN")
-            p = _argmax_dim1(preds)
-            if self.keep_scores:
-                if self.scores_kind == "logit":
-                    pos_scores = torch.softmax(preds.float(), dim=1)[:, 1]
-                else:
-                    pos_scores = preds[:, 1]
-                    self._check_probability(pos_scores, "preds[:, 1]")
-        else:  # single positive-class map, num_classes == 2
-            if self.scores_kind == "probability":
-                self._check_probability(preds, "preds")
-                p = torch.ge(preds, self.threshold)
-            else:
-                mn, mx = torch.aminmax(preds)
-                if torch.isnan(mn) or torch.isnan(mx):
-                    raise ValueError(f"preds (shape {_shape(preds)}) contains NaN")
-                p = torch.ge(preds, _logit(self.threshold))
-            p = p.view(torch.uint8)
-            if self.keep_scores:
-                pos_scores = torch.sigmoid(preds.float()) if self.scores_kind == "logit" else preds
+            p = torch.ge(preds, _logit(self.threshold))
+        pos_scores = None
+        if self.keep_scores:
+            pos_scores = torch.sigmoid(preds.float()) if self.scores_kind == "logit" else preds
+        return p.view(torch.uint8), pos_scores
 
-        # ---- one bincount over (sample, target, pred)
-        CC = C * C
-        block = CC + 2  # per-sample bins: [neg. sentinel, C*C confusion counts, pos. sentinel]
-        nbins = N * block if seg else (CC if mode == "plain" else block)
-        if mode == "plain":
-            # every index is valid: compute p + C*t directly in the narrowest dtype holding all bins;
-            # the passes are memory-bound, so uint8 indices make add/offset/bincount cheap. Both
-            # operands are cast first: a mixed-dtype add takes torch's slow dynamic-casting path.
-            idx_dtype = _index_dtype(nbins)
-        else:
-            # raw values can be far out of range (C * 255, -100 * C): >= int32, then clamp/mask
-            idx_dtype = torch.promote_types(torch.promote_types(p.dtype, target.dtype), torch.int32)
-            idx_dtype = torch.promote_types(idx_dtype, _index_dtype(nbins))
-        idx = torch.add(p.to(idx_dtype), target.to(idx_dtype), alpha=C).contiguous()  # no-op unless strided
-        if mode == "clamp":
-            idx.clamp_(-1, CC)  # every ignored element -> -1 (negative ignore) or C*C (ignore >= C)
-        elif mode == "mask":
-            idx.masked_fill_(ign_mask, CC)
-        if seg:
-            # one bincount with a per-sample offset: sample n owns bins [n*block, (n+1)*block)
-            # (a single call: many small parallel ops suffer badly when cores are shared)
-            first = 1 if mode != "plain" else 0
-            off = torch.arange(first, N * block, block, dtype=idx_dtype, device=idx.device).view(N, 1)
-            if N > 1 or first:
-                idx.view(N, -1).add_(off)
-            counts = torch.bincount(idx.view(-1), minlength=nbins).view(N, block)[:, first : first + CC]
-            per_sample = counts.reshape(N, C, C).to("cpu", torch.int64)
-            self.confusion += per_sample.sum(0)
-            self._add_sample_dice(per_sample)
-        else:
-            if mode == "plain":
-                counts = torch.bincount(idx, minlength=CC)
-            else:
-                counts = torch.bincount(idx.add_(1), minlength=block)[1 : CC + 1]
-            self.confusion += counts.view(C, C).to("cpu", torch.int64)
-        self.sample_state[0] += N
-
-        if pos_scores is not None:
-            keep_t = target
-            if mode != "plain":
-                keep = (target != ign) if ign_mask is None else ~ign_mask
-                pos_scores, keep_t = pos_scores[keep], target[keep]
-            self._scores.append(pos_scores.reshape(-1).to("cpu", torch.float32))
-            self._score_targets.append(keep_t.reshape(-1).to("cpu", torch.uint8))
+    def _store_scores(
+        self, pos_scores: torch.Tensor, target: torch.Tensor, mode: str, ign_mask: torch.Tensor | None
+    ) -> None:
+        """Store the counted elements' positive-class probabilities (float32) and targets (uint8)."""
+        keep_t = target
+        if mode != "plain":
+            keep = (target != self.ignore_index) if ign_mask is None else ~ign_mask
+            pos_scores, keep_t = pos_scores[keep], target[keep]
+        self._scores.append(pos_scores.reshape(-1).to("cpu", torch.float32))
+        self._score_targets.append(keep_t.reshape(-1).to("cpu", torch.uint8))
 
     @staticmethod
     def _check_probability(x: torch.Tensor, name: str) -> None:
@@ -514,13 +477,7 @@ class Evaluator:
         f1 = _div(2 * tp, 2 * tp + fp + fn)
         iou = _div(tp, tp + fp + fn)
         dice_classes = list(range(1, C)) if self.task == "segmentation" else list(range(C))
-        per_class = {
-            "precision": precision.tolist(),
-            "recall": recall.tolist(),
-            "f1": f1.tolist(),
-            "iou": iou.tolist(),
-            "dice": f1.tolist(),
-        }
+        by_class = {"precision": precision, "recall": recall, "f1": f1, "iou": iou, "dice": f1}
         report: dict[str, Any] = {
             "task": self.task,
             "num_classes": C,
@@ -535,7 +492,7 @@ class Evaluator:
             "miou": _nanmean(iou),
             "dice": _nanmean(f1[dice_classes]),
             "dice_classes": dice_classes,
-            "per_class": per_class,
+            "per_class": {key: values.tolist() for key, values in by_class.items()},
             "support": [int(v) for v in M.sum(1)],
             "absent_classes": [c for c in range(C) if row[c] == 0],
             "confusion_matrix": M.tolist(),
@@ -544,14 +501,7 @@ class Evaluator:
             "average_precision": None,
         }
         if C == 2:
-            report["positive"] = {
-                "class": 1,
-                "precision": float(precision[1]),
-                "recall": float(recall[1]),
-                "f1": float(f1[1]),
-                "iou": float(iou[1]),
-                "dice": float(f1[1]),
-            }
+            report["positive"] = {"class": 1, **{key: float(values[1]) for key, values in by_class.items()}}
         if self.task == "segmentation":
             qsum, count = int(self.sample_state[1]), int(self.sample_state[2])
             report["sample_dice"] = {
@@ -566,96 +516,7 @@ class Evaluator:
         return report
 
 
-# --------------------------------------------------------------------------- PR curve / AP
-def _binary_inputs(scores: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
-    s = np.asarray(scores.detach().cpu() if isinstance(scores, torch.Tensor) else scores)
-    t = np.asarray(target.detach().cpu() if isinstance(target, torch.Tensor) else target)
-    s, t = s.reshape(-1), t.reshape(-1)
-    if s.shape != t.shape:
-        raise ValueError(f"scores has {s.size} elements but target has {t.size}; expected equal lengths")
-    if s.size == 0:
-        raise ValueError("scores and target are empty")
-    if not np.issubdtype(s.dtype, np.number) or np.issubdtype(s.dtype, np.complexfloating):
-        raise ValueError(f"scores must be real numbers, got dtype {s.dtype}")
-    s = s.astype(np.float64)
-    if np.isnan(s).any():
-        raise ValueError("scores contains NaN")
-    if t.dtype == bool:
-        t = t.astype(np.int64)
-    if not np.isin(t, (0, 1)).all():
-        raise ValueError(f"target must hold binary labels 0/1, got values {np.unique(t)[:5].tolist()}")
-    return s, t.astype(np.float64)
-
-
-def _curve_desc(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(tps, fps, thresholds) at each distinct score, thresholds decreasing; predicted = score >= thr."""
-    order = np.argsort(s, kind="mergesort")[::-1]
-    s, t = s[order], t[order]
-    last = np.r_[np.where(np.diff(s))[0], s.size - 1]
-    tps = np.cumsum(t)[last]
-    fps = 1 + last - tps
-    return tps, fps, s[last]
-
-
-def precision_recall_curve(scores: Any, target: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Precision-recall pairs at every distinct score threshold (scikit-learn's conventions).
-
-    Class 1 is predicted where ``score >= threshold``. Returns ``(precision, recall, thresholds)``
-    as float64 arrays: thresholds increasing; precision/recall have one more element, ending with
-    precision 1 and recall 0. With no positive target recall is set to 1 (as scikit-learn does).
-    """
-    s, t = _binary_inputs(scores, target)
-    tps, fps, thr = _curve_desc(s, t)
-    precision = tps / (tps + fps)
-    recall = tps / tps[-1] if tps[-1] > 0 else np.ones_like(tps)
-    return (
-        np.concatenate([precision[::-1], [1.0]]),
-        np.concatenate([recall[::-1], [0.0]]),
-        thr[::-1].copy(),
-    )
-
-
-def average_precision(scores: Any, target: Any) -> float:
-    """Step-wise average precision ``sum_n (R_n - R_{n-1}) P_n`` (scikit-learn's definition,
-    no interpolation). NaN when the target has no positive (recall undefined)."""
-    s, t = _binary_inputs(scores, target)
-    if not t.any():
-        return math.nan
-    precision, recall, _ = precision_recall_curve(s, t)
-    return float(max(0.0, -np.sum(np.diff(recall) * precision[:-1])))
-
-
-def threshold_for_recall(scores: Any, target: Any, target_recall: float) -> float:
-    """Highest score threshold ``t`` with ``recall(score >= t) >= target_recall``.
-
-    For recall-first use ("find every poster, some false alarms allowed"). ``target_recall`` in
-    ``(0, 1]``; raises ``ValueError`` when the target has no positive.
-    """
-    if isinstance(target_recall, bool) or not isinstance(target_recall, (int, float)) or not 0.0 < target_recall <= 1.0:
-        raise ValueError(f"target_recall must be in (0, 1], got {target_recall!r}")
-    s, t = _binary_inputs(scores, target)
-    tps, _, thr = _curve_desc(s, t)
-    if tps[-1] == 0:
-        raise ValueError("target has no positive sample; recall is undefined")
-    recall = tps / tps[-1]
-    i = int(np.argmax(recall >= target_recall))  # recall reaches 1 at the last threshold
-    return float(thr[i])
-
-
 # --------------------------------------------------------------------------- report helpers
-def jsonable(obj: Any) -> Any:
-    """Copy of a report with NaN/inf floats replaced by None (JSON null)."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
 def report_to_json(report: dict, indent: int | None = None) -> str:
     """Strict JSON text of a report (NaN -> null)."""
     return json.dumps(jsonable(report), indent=indent, allow_nan=False)

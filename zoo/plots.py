@@ -115,9 +115,9 @@ def plot_precision_recall(
     """Precision-recall curve (step-wise, as integrated by average precision) with AP in the legend.
 
     If ``target_recall`` is given, the point picked by
-    :func:`zoo.metrics.threshold_for_recall` is marked with its threshold.
+    :func:`zoo.curves.threshold_for_recall` is marked with its threshold.
     """
-    from zoo.metrics import average_precision, precision_recall_curve, threshold_for_recall
+    from zoo.curves import average_precision, precision_recall_curve, threshold_for_recall  # imports torch
 
     s, t = _to_numpy(scores).reshape(-1), _to_numpy(target).reshape(-1)
     precision, recall, _ = precision_recall_curve(s, t)

@@ -8,7 +8,7 @@ cold (the cache folder emptied first) and warm (right after), plus the tensor fa
 every sample (no cache at all; timed on a few samples). Prints a markdown table with samples/s, the
 warm/cold ratio, and the cache's size on disk against the raw CT data it came from.
 
-The data are synthetic (``zoo.datasets.luna.synthesize``) unless ``--root`` names a LUNA16 folder.
+The data are synthetic (``zoo.luna.synthetic.synthesize``) unless ``--root`` names a LUNA16 folder.
 The default synthetic scans are CT-sized (128 x 384 x 384 voxels, 38 MB each; real LUNA16 scans are
 512 x 512 x 100-700): a pass of N samples reads each scan it touches once, so the warm/cold ratio
 grows with the number of scans touched per sample. Here 1000 shuffled samples touch all 40 scans
@@ -54,7 +54,7 @@ def iterate_fast_path(dataset, order: np.ndarray, batch_size: int) -> float:
 
 def uncached(dataset, order: np.ndarray, n: int) -> float:
     """Seconds per sample when every sample reads its scan (the book without its lru_cache and diskcache)."""
-    from zoo.datasets.luna import read_ct
+    from zoo.luna.geometry import read_ct
 
     start = time.perf_counter()
     for i in order[:n]:
@@ -81,7 +81,8 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from zoo.datasets.luna import luna, synthesize
+    from zoo.luna.datasets import luna
+    from zoo.luna.synthetic import synthesize
 
     with tempfile.TemporaryDirectory(prefix="luna-bench-") as tmp:
         tmp = Path(tmp)

@@ -11,7 +11,7 @@ is judged on the test scans at the argmax (probability 0.5: the classes were bal
 beside it the script reports the test scores at the highest threshold that reaches ``--val-recall``
 (0.95) on the *validation* scans, which is what a recall-first detector would do with a larger
 validation split (here 10 scans: 43 nodule candidates, 6 malignant nodules). The data are SYNTHETIC
-(``zoo.datasets.luna.synthesize``), not real CT, and the numbers say nothing about real LUNA16.
+(``zoo.luna.synthetic.synthesize``), not real CT, and the numbers say nothing about real LUNA16.
 Too slow for the test suite on two shared CPU cores (minutes), hence a script; exit status 1 when a
 goal is missed.
 
@@ -34,7 +34,7 @@ def run(model: str, data: str, root: Path, out: Path, epochs: int, epoch_size: i
         **model_kwargs) -> dict:
     """Train one model, pick its operating threshold on the validation scans, and score the test scans."""
     import zoo
-    from zoo.metrics import threshold_for_recall
+    from zoo.curves import threshold_for_recall
     from zoo.train import TrainConfig, train
 
     data_kwargs = {"balance_ratio": 1, **({"epoch_size": epoch_size} if epoch_size else {})}
@@ -85,7 +85,7 @@ def main() -> int:
         return report(json.loads(args.from_results.read_text()), args.from_results.parent / "data")
     if args.threads:
         torch.set_num_threads(args.threads)
-    from zoo.datasets.luna import synthesize
+    from zoo.luna.synthetic import synthesize
 
     root = args.root or args.out / "data"
     if args.root is None and not (root / "SYNTHETIC.json").exists():

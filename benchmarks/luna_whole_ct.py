@@ -3,7 +3,7 @@
 * **segment, then classify** (``zoo luna analyze``): ``luna_unet`` slice by slice, connected components,
   ``luna_classifier`` on the 32x48x48 crop around each component's centre;
 * **sliding-window classifier**: ``luna_classifier`` alone over overlapping 32x48x48 patches covering the
-  whole scan (``zoo.inference.classify_patches``); neighbouring patches with nodule probability >= the
+  whole scan (``zoo.luna.patches.classify_patches``); neighbouring patches with nodule probability >= the
   threshold are merged into one detection at their probability-weighted mean centre.
 
 Both are scored with the LUNA16 hit rule (a detection hits a nodule when its centre lies within the
@@ -28,9 +28,9 @@ def sliding_window_detections(volume: np.ndarray, geometry, classifier, *, strid
     """Detections of the sliding-window classifier on one scan, and the seconds it took."""
     from scipy import ndimage
 
-    from zoo.datasets.luna import CROP_SIZE
-    from zoo.inference import classify_patches
-    from zoo.luna_analysis import Detection
+    from zoo.luna.analysis import Detection
+    from zoo.luna.family import CROP_SIZE
+    from zoo.luna.patches import classify_patches
 
     start = time.perf_counter()
     result = classify_patches(torch.from_numpy(np.clip(volume, -1000, 1000).astype(np.float32)), classifier,
@@ -70,8 +70,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     import zoo
-    from zoo.datasets.luna import read_annotations, read_ct
-    from zoo.luna_analysis import NodulePipeline, match_detections
+    from zoo.luna.analysis import NodulePipeline
+    from zoo.luna.annotations import read_annotations
+    from zoo.luna.froc import match_detections
+    from zoo.luna.geometry import read_ct
 
     pipeline = NodulePipeline.from_weights(seg_weights=args.seg_weights, cls_weights=args.cls_weights, mal_weights=args.mal_weights,
                                            batch_size=args.batch_size)

@@ -1,15 +1,10 @@
-"""Whole-volume inference with models trained on patches (issue 8).
+"""Whole-volume inference with models trained on patches (issue 8): the generic sliding window.
 
 * :func:`sliding_window_inference`: a fully convolutional patch model (its output has its input's
   spatial size) over whole ``[N, C, *spatial]`` volumes, 2-D or 3-D, in windows that overlap by a
   fraction of the patch, the windows' outputs blended with constant or Gaussian weights. Window
   placement, padding and weights are those of ``monai.inferers.sliding_window_inference`` (with
   ``padding_mode="constant", cval=0``); the tests check that both agree within 1e-5.
-* :func:`classify_patches`: a patch classifier (``luna_classifier``: ``[N, 1, 32, 48, 48]`` HU ->
-  logits ``[N, 2]``) over a grid of overlapping patches that covers a whole CT: class probabilities
-  per patch, with each patch's first voxel and centre.
-* :func:`segment_slices`: a 2-D segmentation model that takes a slice and its neighbours as channels
-  (the book's U-Net input, p2ch13) over every slice of a CT.
 
 Window placement along an axis of ``S`` voxels, for a patch of ``P <= S`` voxels and a step ``T``
 (:func:`window_starts`): windows start at ``0, T, 2T, ...`` up to the first one that reaches the far
@@ -17,16 +12,15 @@ edge, which is moved back to end flush with it (start ``S - P``). Sliding window
 ``int(P * (1 - overlap))`` voxels (at least 1), as MONAI does. An axis shorter than the patch is
 padded to the patch's size, half before and half after (the odd voxel after).
 
-Volumes are ``(index, row, column)`` for CT, as in :mod:`zoo.datasets.luna`. An ``nn.Module`` model
-is put in eval mode for the call and its mode restored afterwards (as :func:`zoo.evaluation.evaluate`
-does); it is not moved: ``device`` (where the model's inputs go) defaults to where its parameters are.
-Everything runs under ``torch.inference_mode()``, so the results carry no autograd history.
+An ``nn.Module`` model is put in eval mode for the call and its mode restored afterwards (as
+:func:`zoo.evaluation.evaluate` does); it is not moved: ``device`` (where the model's inputs go)
+defaults to where its parameters are. Everything runs under ``torch.inference_mode()``, so the results
+carry no autograd history. The helpers at the end (argument checks, padding, eval mode, batches) serve
+other patch-based inference too: CT patch classification and slice-by-slice segmentation are in
+:mod:`zoo.luna.patches`.
 
-    from zoo.inference import sliding_window_inference, classify_patches
+    from zoo.inference import sliding_window_inference
     probs = sliding_window_inference(ct[None, None], unet3d, patch_size=(32, 96, 96), blending="gaussian")
-    classifier = zoo.get_model("luna_classifier", weights="runs/luna_classifier-luna/model.safetensors")
-    found = classify_patches(hu, classifier, patch_size=(32, 48, 48), stride=(16, 24, 24))
-    found.centers[found.probabilities[:, 1] > 0.5]   # voxels (index, row, column) of likely nodules
 """
 
 from __future__ import annotations
@@ -34,9 +28,8 @@ from __future__ import annotations
 import itertools
 import numbers
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, NamedTuple, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -44,7 +37,8 @@ from zoo.errors import DataError
 
 __all__ = [
     "BLENDINGS", "window_starts", "importance_map", "sliding_window_inference",
-    "PatchPredictions", "classify_patches", "segment_slices",
+    "describe", "per_axis", "positive_ints", "centred_padding", "pad_argument", "check_batch_size", "floating",
+    "model_device", "eval_mode", "batches",
 ]
 
 BLENDINGS = ("constant", "gaussian")
@@ -79,7 +73,7 @@ def importance_map(patch_size: Sequence[int], *, blending: str = "constant", sig
         return torch.ones(patch_size, dtype=torch.float32, device=device)
     if blending != "gaussian":
         raise DataError(f"blending must be one of {BLENDINGS}, got {blending!r}")
-    scales = _per_axis(sigma_scale, len(patch_size), "sigma_scale")
+    scales = per_axis(sigma_scale, len(patch_size), "sigma_scale")
     if any(s <= 0 for s in scales):
         raise DataError(f"sigma_scale must be > 0, got {sigma_scale}")
     weights = torch.ones((), dtype=torch.float32, device=device)
@@ -121,41 +115,41 @@ def sliding_window_inference(
     patch_size, batch_size, model, overlap, mode=blending, sigma_scale=sigma_scale)``.
     """
     if not isinstance(volume, torch.Tensor) or volume.dim() not in (4, 5):
-        raise DataError(f"sliding_window_inference needs a tensor [N, C, H, W] or [N, C, D, H, W], got {_describe(volume)}")
+        raise DataError(f"sliding_window_inference needs a tensor [N, C, H, W] or [N, C, D, H, W], got {describe(volume)}")
     spatial = tuple(volume.shape[2:])
-    patch = _positive_ints(patch_size, len(spatial), "patch_size")
-    overlaps = _per_axis(overlap, len(spatial), "overlap")
+    patch = positive_ints(patch_size, len(spatial), "patch_size")
+    overlaps = per_axis(overlap, len(spatial), "overlap")
     if not all(0 <= o < 1 for o in overlaps):
         raise DataError(f"overlap must be a fraction in [0, 1), got {overlap}")
     if blending not in BLENDINGS:
         raise DataError(f"blending must be one of {BLENDINGS}, got {blending!r}")
-    _check_batch_size(batch_size)
-    volume = _floating(volume, "volume")
-    device = _model_device(model, volume.device) if device is None else torch.device(device)
+    check_batch_size(batch_size)
+    volume = floating(volume, "volume")
+    device = model_device(model, volume.device) if device is None else torch.device(device)
 
-    padding = _centred_padding(spatial, patch)
+    padding = centred_padding(spatial, patch)
     if any(sum(pair) for pair in padding):
-        volume = F.pad(volume, _pad_argument(padding))
+        volume = F.pad(volume, pad_argument(padding))
     size = tuple(volume.shape[2:])
     steps = [max(int(p * (1 - o)), 1) for p, o in zip(patch, overlaps)]
     corners = list(itertools.product(*(window_starts(s, p, t) for s, p, t in zip(size, patch, steps))))
     boxes = [tuple(slice(c, c + p) for c, p in zip(corner, patch)) for corner in corners]
     windows = [(n, box) for n in range(volume.shape[0]) for box in boxes]
 
-    with torch.inference_mode(), _eval_mode(model):
+    with torch.inference_mode(), eval_mode(model):
         weights = importance_map(patch, blending=blending, sigma_scale=sigma_scale, device=volume.device)
         coverage = torch.zeros(size, dtype=torch.float32, device=volume.device)  # sum of the weights per voxel
         for box in boxes:
             coverage[box] += weights
         output = None
-        for first in _batches(len(windows), batch_size, progress, "windows"):
+        for first in batches(len(windows), batch_size, progress, "windows"):
             chunk = windows[first:first + batch_size]
             batch = torch.stack([volume[(n, slice(None), *box)] for n, box in chunk]).to(device)
             result = model(batch)
             if not isinstance(result, torch.Tensor) or result.dim() != batch.dim() or result.shape[0] != batch.shape[0] \
                     or result.shape[2:] != batch.shape[2:]:
                 raise DataError(f"sliding windows need a model whose output has its input's spatial size: windows "
-                                f"{list(batch.shape)} gave {_describe(result)}")
+                                f"{list(batch.shape)} gave {describe(result)}")
             result = result.to(device=volume.device, dtype=torch.float32)
             if output is None:
                 output = torch.zeros((volume.shape[0], result.shape[1], *size), dtype=torch.float32, device=volume.device)
@@ -170,115 +164,15 @@ def sliding_window_inference(
     return output
 
 
-# ------------------------------------------------------------------------------------------ patch classification
-
-
-class PatchPredictions(NamedTuple):
-    """What :func:`classify_patches` returns, on the CPU: one row per patch, index axis slowest, column fastest."""
-
-    starts: torch.Tensor  # int64 [P, 3]: first voxel (index, row, column) of each patch
-    centers: torch.Tensor  # int64 [P, 3]: starts + patch_size // 2, the voxel each patch is centred on
-    probabilities: torch.Tensor  # float32 [P, num_classes]: softmax of the model's logits
-
-
-def classify_patches(
-    volume: torch.Tensor | np.ndarray,
-    model: Model,
-    *,
-    patch_size: int | Sequence[int],
-    stride: int | Sequence[int],
-    batch_size: int = 16,
-    pad_value: float = -1000.0,
-    device: str | torch.device | None = None,
-    progress: bool = False,
-) -> PatchPredictions:
-    """Run a patch classifier over a grid of patches covering a whole CT.
-
-    ``volume``: ``[index, row, column]`` voxels in HU (``float32``, or the ``int16`` of
-    ``zoo.datasets.luna.read_ct``). ``model`` maps patches ``float32 [B, 1, *patch_size]`` to logits
-    ``[B, num_classes]`` (``luna_classifier``: ``patch_size=(32, 48, 48)``). Patches start every
-    ``stride`` voxels along each axis (one stride for all axes or one per axis), the last one of each
-    axis flush with the far edge (:func:`window_starts`), so every voxel is in at least one patch; a
-    stride smaller than the patch makes patches overlap. An axis shorter than the patch is padded with
-    ``pad_value`` (air, -1000 HU) to the patch's size, half before and half after: there, starts are
-    negative (the patch overhangs both edges) and centres still lie inside the volume.
-    """
-    volume = _as_ct(volume, "classify_patches")
-    patch = _positive_ints(patch_size, 3, "patch_size")
-    strides = _positive_ints(stride, 3, "stride")
-    _check_batch_size(batch_size)
-    device = _model_device(model, volume.device) if device is None else torch.device(device)
-
-    padding = _centred_padding(tuple(volume.shape), patch)
-    if any(sum(pair) for pair in padding):
-        volume = F.pad(volume, _pad_argument(padding), value=pad_value)
-    corners = list(itertools.product(*(window_starts(s, p, t) for s, p, t in zip(volume.shape, patch, strides))))
-
-    probabilities = []
-    with torch.inference_mode(), _eval_mode(model):
-        for first in _batches(len(corners), batch_size, progress, "patches"):
-            chunk = corners[first:first + batch_size]
-            batch = torch.stack([volume[i:i + patch[0], r:r + patch[1], c:c + patch[2]] for i, r, c in chunk])
-            batch = batch.unsqueeze(1).to(device)
-            logits = model(batch)
-            if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != batch.shape[0]:
-                raise DataError(f"classify_patches needs a classifier: patches {list(batch.shape)} gave "
-                                f"{_describe(logits)}, not logits [{batch.shape[0]}, num_classes]")
-            probabilities.append(torch.softmax(logits.float(), dim=1).cpu())
-    starts = torch.tensor(corners, dtype=torch.int64).reshape(-1, 3) - torch.tensor([b for b, _ in padding])
-    centers = starts + torch.tensor(patch, dtype=torch.int64) // 2
-    return PatchPredictions(starts, centers, torch.cat(probabilities))
-
-
-# ------------------------------------------------------------------------------------------ slice by slice
-
-
-def segment_slices(
-    volume: torch.Tensor | np.ndarray,
-    model: Model,
-    *,
-    context: int = 3,
-    batch_size: int = 16,
-    device: str | torch.device | None = None,
-    progress: bool = False,
-) -> torch.Tensor:
-    """Run a 2-D segmentation model on every slice of a CT: ``[D, H, W]`` HU -> logits ``float32 [D, H, W]``.
-
-    The model's input for slice ``d`` is slices ``d - context ... d + context`` as ``2 * context + 1``
-    channels (``[B, 7, H, W]`` for the book's U-Net); a neighbour beyond the first or last slice is
-    that edge slice repeated, as the book's ``Luna2dSegmentationDataset`` does. The model returns
-    ``[B, 1, H, W]``. Slices go to the model ``batch_size`` at a time. ``volume`` is used as given
-    (``float32`` or ``int16`` HU; ``zoo.datasets.luna.read_ct`` already clips to [-1000, 1000], as the
-    book's training data was).
-    """
-    volume = _as_ct(volume, "segment_slices")
-    if not isinstance(context, int) or context < 0:
-        raise DataError(f"context must be an int >= 0 (neighbouring slices on each side), got {context!r}")
-    _check_batch_size(batch_size)
-    device = _model_device(model, volume.device) if device is None else torch.device(device)
-    depth, height, width = volume.shape
-    neighbours = torch.arange(-context, context + 1, device=volume.device)
-    with torch.inference_mode(), _eval_mode(model):
-        logits = torch.empty((depth, height, width), dtype=torch.float32, device=volume.device)
-        for first in _batches(depth, batch_size, progress, "slices"):
-            slices = torch.arange(first, min(first + batch_size, depth), device=volume.device)
-            batch = volume[(slices[:, None] + neighbours).clamp_(0, depth - 1)].to(device)  # [B, 2 * context + 1, H, W]
-            result = model(batch)
-            if not isinstance(result, torch.Tensor) or tuple(result.shape) != (len(slices), 1, height, width):
-                raise DataError(f"segment_slices needs a model from [B, {2 * context + 1}, H, W] to [B, 1, H, W]: "
-                                f"slices {list(batch.shape)} gave {_describe(result)}")
-            logits[first:first + len(slices)] = result[:, 0].float().to(volume.device)
-    return logits
-
-
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
+    """``"shape [..]"`` of a tensor or array, else the type's name (for error messages)."""
     return f"shape {list(value.shape)}" if hasattr(value, "shape") else type(value).__name__
 
 
-def _per_axis(value: float | Sequence[float], ndim: int, name: str) -> tuple[float, ...]:
+def per_axis(value: float | Sequence[float], ndim: int, name: str) -> tuple[float, ...]:
     """``value`` repeated over ``ndim`` axes, or a sequence of ``ndim`` values as floats."""
     values = tuple(value) if isinstance(value, (list, tuple)) else (value,) * ndim
     if len(values) != ndim or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
@@ -286,7 +180,7 @@ def _per_axis(value: float | Sequence[float], ndim: int, name: str) -> tuple[flo
     return tuple(float(v) for v in values)
 
 
-def _positive_ints(value: int | Sequence[int], ndim: int, name: str) -> tuple[int, ...]:
+def positive_ints(value: int | Sequence[int], ndim: int, name: str) -> tuple[int, ...]:
     """``value`` repeated over ``ndim`` axes, or a sequence of ``ndim`` ints; each at least 1."""
     values = tuple(value) if isinstance(value, (list, tuple, torch.Size)) else (value,) * ndim
     if len(values) != ndim or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in values):
@@ -294,24 +188,24 @@ def _positive_ints(value: int | Sequence[int], ndim: int, name: str) -> tuple[in
     return tuple(int(v) for v in values)
 
 
-def _centred_padding(shape: Sequence[int], patch: Sequence[int]) -> list[tuple[int, int]]:
+def centred_padding(shape: Sequence[int], patch: Sequence[int]) -> list[tuple[int, int]]:
     """Voxels ``(before, after)`` per axis that bring each axis shorter than the patch to the patch's
     size: half before, the odd voxel after (MONAI's rule)."""
     missing = [max(p - s, 0) for s, p in zip(shape, patch)]
     return [(m // 2, m - m // 2) for m in missing]
 
 
-def _pad_argument(padding: list[tuple[int, int]]) -> list[int]:
+def pad_argument(padding: list[tuple[int, int]]) -> list[int]:
     """``padding`` in ``F.pad``'s order: last axis first."""
     return [n for pair in reversed(padding) for n in pair]
 
 
-def _check_batch_size(batch_size: int) -> None:
+def check_batch_size(batch_size: int) -> None:
     if not isinstance(batch_size, int) or batch_size < 1:
         raise DataError(f"batch_size must be an int >= 1, got {batch_size!r}")
 
 
-def _floating(volume: torch.Tensor, name: str) -> torch.Tensor:
+def floating(volume: torch.Tensor, name: str) -> torch.Tensor:
     """``volume`` as floating point (integers become float32); an error if it holds NaN or infinity."""
     if volume.numel() == 0:
         raise DataError(f"{name} is empty: shape {list(volume.shape)}")
@@ -323,16 +217,7 @@ def _floating(volume: torch.Tensor, name: str) -> torch.Tensor:
     return volume
 
 
-def _as_ct(volume: torch.Tensor | np.ndarray, caller: str) -> torch.Tensor:
-    """A CT ``[index, row, column]`` (tensor or numpy array) as a finite float32 tensor."""
-    if isinstance(volume, np.ndarray):
-        volume = torch.from_numpy(np.ascontiguousarray(volume))
-    if not isinstance(volume, torch.Tensor) or volume.dim() != 3 or volume.is_complex() or volume.dtype == torch.bool:
-        raise DataError(f"{caller} needs a CT [index, row, column] of real numbers, got {_describe(volume)}")
-    return _floating(volume, "volume").float()
-
-
-def _model_device(model: Model, fallback: torch.device) -> torch.device:
+def model_device(model: Model, fallback: torch.device) -> torch.device:
     """Where ``model``'s parameters (or buffers) are; ``fallback`` for a model without any."""
     if isinstance(model, torch.nn.Module):
         for tensor in itertools.chain(model.parameters(), model.buffers()):
@@ -341,7 +226,7 @@ def _model_device(model: Model, fallback: torch.device) -> torch.device:
 
 
 @contextmanager
-def _eval_mode(model: Model) -> Iterator[None]:
+def eval_mode(model: Model) -> Iterator[None]:
     """An ``nn.Module`` in eval mode for the block, its own mode restored afterwards."""
     if not isinstance(model, torch.nn.Module):
         yield
@@ -354,7 +239,7 @@ def _eval_mode(model: Model) -> Iterator[None]:
         model.train(was_training)
 
 
-def _batches(total: int, batch_size: int, progress: bool, unit: str) -> Iterator[int]:
+def batches(total: int, batch_size: int, progress: bool, unit: str) -> Iterator[int]:
     """First item of each batch, with a progress bar over the items when ``progress``."""
     from tqdm.auto import tqdm
 

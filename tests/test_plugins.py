@@ -206,3 +206,32 @@ def test_listing_and_help_import_neither_torch_nor_numpy(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_plugin_that_exits_or_prints_at_import_cannot_take_the_host_down(site, capsys, monkeypatch):
+    """SystemExit while a plugin is imported is isolated like an exception; what a plugin prints goes to
+    stderr, so `zoo list --json` stays valid JSON."""
+    import json
+
+    from zoo import plugins
+    from zoo.cli import main
+
+    _write_distribution(site, "exiting-plugin", "zoo_testplugin_exit", "import sys\nsys.exit(3)\n")
+    _write_distribution(site, "chatty-plugin", "zoo_testplugin_chatty", """
+        print("hello from a plugin")
+        from zoo import hookimpl
+
+        @hookimpl
+        def register_models(register):
+            print("registering!")
+            register("chatty_net", "zoo_testplugin_chatty:build", task="classification")
+    """)
+    monkeypatch.setattr(plugins, "_REGISTRY", None)
+    assert main(["list", "--json"]) == 0
+    out, err = capsys.readouterr()
+    names = [m["name"] for m in json.loads(out)]
+    assert "chatty_net" in names and "mnist_cnn" in names
+    assert "hello from a plugin" in err and "registering!" in err
+    assert main(["plugins", "--json"]) == 0
+    info = {p["name"]: p for p in json.loads(capsys.readouterr().out)}
+    assert info["exiting-plugin"]["error"] == "SystemExit: 3"

@@ -37,7 +37,7 @@ def test_the_train_options_come_from_the_config():
                                       "--optimizer", "sgd", "--batch-size", "8"])
     assert (args.augment, args.progress, args.amp, args.model_kwargs, args.optimizer, args.batch_size) == (
         False, False, True, [("n_feature", 32)], "sgd", 8)
-    with pytest.raises(SystemExit):
+    with pytest.raises(ZooError, match="invalid choice: 'lion'"):
         build_parser().parse_args(["train", "m", "--data", "d", "--optimizer", "lion"])
 
 
@@ -54,7 +54,7 @@ def test_a_resumed_run_must_keep_its_settings(tmp_path):
 
 
 def test_report_to_manifest_metrics_and_training(tmp_path):
-    report = {"split": "test", "command": "zoo train x --data y", "epochs_run": 3, "best_epoch": 2, "sha256": "0" * 64,
+    report = {"model": "x", "dataset": "y", "split": "test", "command": "zoo train x --data y", "epochs_run": 3, "best_epoch": 2, "sha256": "0" * 64,
               "versions": {"hubzoo": "0.1.0", "torch": "2"}, "metrics": {"accuracy": 0.5, "f1": 0.25, "loss": 1.0}}
     runs.write_report(tmp_path, report)
     read = runs.read_report(tmp_path)

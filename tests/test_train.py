@@ -87,3 +87,19 @@ def test_schedules_label_smoothing_and_channels_last_run(tmp_path):
     assert saved["validation"].startswith("0.1 of the digits train split")  # digits has no val split
     with pytest.raises(ZooError, match="unknown schedule"):
         train(_config(tmp_path / "t", schedule="linear"))
+
+
+def test_the_same_command_gives_a_byte_identical_weights_file(tmp_path):
+    """safetensors writes its metadata in a per-process order; hubzoo sorts it, so the sha256 in report.json
+    can be reproduced by anyone who runs the recorded command."""
+    from zoo.files import sha256_file
+    from zoo.weights import canonical_safetensors
+
+    first = train(_config(tmp_path / "a", model="mnist_mlp", epochs=1))
+    second = train(_config(tmp_path / "b", model="mnist_mlp", epochs=1))
+    assert sha256_file(first.weights) == sha256_file(second.weights)
+    data = first.weights.read_bytes()
+    assert canonical_safetensors(data) == data  # already canonical
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    assert list(header["__metadata__"]) == sorted(header["__metadata__"])

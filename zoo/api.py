@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo.builder import build_model
+from zoo.builder import build_model, check_kwargs
 from zoo.plugins import get_registry
 
 
@@ -25,7 +25,7 @@ def get_model(name: str, weights: Any = None, *, pretrained: bool = False, progr
     ``arch.tag`` (``"mnist_cnn.digits"``). Other keyword arguments go to the model's builder.
     """
     registry = get_registry()
-    arch, _, tag = name.partition(".")
+    arch, _, tag = name.partition(".") if isinstance(name, str) else (name, "", "")  # a non-string fails in .model()
     if tag and name not in registry.models and weights is None:
         name, weights = arch, tag
     return build_model(registry.model(name), weights=weights, pretrained=pretrained, progress=progress, **kwargs)
@@ -38,7 +38,10 @@ def list_datasets(pattern: str | None = None, task: str | None = None) -> list[s
 
 def get_dataset(name: str, split: str = "train", root: str | None = None, **kwargs: Any):
     """Build dataset ``name`` for ``split``: a ``torch.utils.data.Dataset`` of ``(input, target)`` pairs."""
-    return get_registry().dataset(name).resolve_factory()(split=split, root=root, **kwargs)
+    spec = get_registry().dataset(name)
+    factory = spec.resolve_factory()
+    check_kwargs(factory, kwargs, what=f"dataset {name!r}", fixed=("split", "root", "download"))
+    return factory(split=split, root=root, **kwargs)
 
 
 def evaluate(model: Any, dataset: Any, **kwargs: Any) -> dict:

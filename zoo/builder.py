@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import types
+import typing
 from typing import Any
 
 from zoo.errors import WeightsError, ZooError
@@ -25,9 +27,54 @@ from zoo.weights import (
 )
 
 
+_SIMPLE_TYPES = (bool, int, float, str, type(None))
+
+
+def check_kwargs(factory: Any, kwargs: dict[str, Any], *, what: str, fixed: tuple[str, ...] = ()) -> None:
+    """Raise a :class:`ZooError` unless ``factory`` accepts every key of ``kwargs`` (the message lists the
+    keys it accepts) with a value of its annotated type, where that type is a plain ``int``/``float``/
+    ``bool``/``str`` (or a union of them with ``None``). ``fixed`` are arguments the caller always passes
+    (a dataset's ``split``, ``root``, ``download``), left out of the list."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return
+    kwargs = {k: v for k, v in kwargs.items() if k not in fixed}
+    named = {n: p for n, p in parameters.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n not in fixed}
+    if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+        unknown = sorted(set(kwargs) - set(named))
+        if unknown:
+            accepted = ", ".join(f"{n}={p.default!r}" if p.default is not p.empty else n for n, p in named.items())
+            raise ZooError(f"{what} has no argument {', '.join(map(repr, unknown))}; it accepts: {accepted or 'none'}")
+    try:
+        hints = typing.get_type_hints(factory)
+    except Exception:  # an annotation that does not evaluate here: no type check
+        hints = {}
+    for key, value in kwargs.items():
+        expected = _simple_types(hints.get(key))
+        if expected and not _fits(value, expected):
+            names = " or ".join("None" if t is type(None) else t.__name__ for t in expected)
+            raise ZooError(f"{what}: {key}={value!r} is a {type(value).__name__}, expected {names}")
+
+
+def _simple_types(annotation: Any) -> tuple[type, ...]:
+    """The plain types ``annotation`` allows, or ``()`` when it is anything else (then nothing is checked)."""
+    options = typing.get_args(annotation) if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union else (annotation,)
+    return tuple(options) if options and all(t in _SIMPLE_TYPES for t in options) else ()
+
+
+def _fits(value: Any, expected: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):  # True is an int to Python, not to a user who typed -k width=true
+        return bool in expected
+    if isinstance(value, int) and float in expected:
+        return True
+    return isinstance(value, expected)
+
+
 def _call_factory(spec: ModelSpec, kwargs: dict[str, Any]) -> Any:
     """Call the builder; a failure is reported as one error naming the model and its plugin."""
     factory = spec.resolve_factory()
+    check_kwargs(factory, kwargs, what=f"model {spec.name!r}")
     try:
         return factory(**kwargs)
     except ZooError:

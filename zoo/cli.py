@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from dataclasses import MISSING, fields
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 from zoo.demo import MIN_ACCURACY
 from zoo.errors import ZooError
@@ -117,11 +117,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from zoo.api import evaluate, get_dataset, get_model
+    from zoo.evaluation import resolve_device
 
+    resolve_device(args.device)
+    if args.batch_size < 1:
+        raise ZooError(f"--batch-size {args.batch_size} is not valid: expected at least 1")
     spec = get_registry().model(args.name)
     data_spec = get_registry().dataset(args.data)
     model = get_model(args.name, weights=args.weights, **dict(args.model_kwargs))
     dataset = get_dataset(args.data, split=args.split, root=args.root, download=args.download, **dict(args.data_kwargs))
+    if args.weights is None:
+        print(f"zoo: warning: evaluating {args.name} with random weights (no --weights given); "
+              f"see `zoo info {args.name}` for its trained weights", file=sys.stderr)
     binary = data_spec.num_classes == 2
     report, evaluator = evaluate(
         model, dataset, task=spec.task, num_classes=data_spec.num_classes, batch_size=args.batch_size,
@@ -254,7 +261,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``zoo`` parser: the built-in commands, then those the plugins add (``register_commands``)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="zoo",
         description="hubzoo: a plugin-based PyTorch model zoo. Models and datasets come from plugins; "
         "weights are safetensors with pinned sha256 hashes.",
@@ -402,17 +409,46 @@ def _add_weights_commands(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one ``zoo`` command; the error boundary: every failure ends as one line on stderr.
+
+    Wrong input (a :class:`ZooError`, a bad option, a file-system error such as a full disk or a path that
+    is a file) exits with status 2; a bug in hubzoo or a plugin prints one summary line, the hint to rerun
+    with ``--debug`` for the traceback, and exits with status 1.
+    """
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.run(args)
     except ZooError as exc:
-        if args.debug:
+        if debug:
             raise
-        print(f"zoo: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
+    except OSError as exc:  # the file system said no: missing, a file where a folder should be, full disk
+        if debug:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{where}")
     except KeyboardInterrupt:
         print("zoo: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"zoo: error: internal error ({type(exc).__name__}: {exc}); rerun with `zoo --debug ...` for the "
+              "traceback and report it", file=sys.stderr)
+        return 1
+
+
+def _fail(message: str) -> int:
+    print(f"zoo: error: {message}", file=sys.stderr)
+    return 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line (``zoo: error: ...``, exit 2) like every other."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ZooError(f"{message} (see `{self.prog} --help`)")
 
 
 if __name__ == "__main__":

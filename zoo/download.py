@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import WeightsError, ZooError
-from zoo.files import sha256_file, zoo_home
+from zoo.files import remove_stale_temporaries, sha256_file, zoo_home
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -44,6 +44,7 @@ def fetch_url_to_cache(url: str, sha256: str, *, progress: bool = True) -> Path:
     if target.is_file() and sha256_file(target) == sha256:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target.parent, ".download.*.tmp")  # downloads killed mid-way
     fd, tmp = tempfile.mkstemp(prefix=".download.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:

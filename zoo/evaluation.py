@@ -13,16 +13,30 @@ The protocol, all optional, so any ``nn.Module`` works:
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterator
 
 import torch
-from tqdm.auto import tqdm
 
-from zoo.errors import DataError
+from zoo.errors import DataError, ZooError
 from zoo.metrics import Evaluator
+from zoo.progress import progress as progress_bar
 
 #: The evaluator's task for each model task (text classifiers are scored like any classifier).
 EVALUATOR_TASK = {"classification": "classification", "text-classification": "classification", "segmentation": "segmentation"}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda`` or ``cuda:N`` as a ``torch.device``; an error naming what is available otherwise."""
+    match = re.fullmatch(r"cpu|cuda(?::(\d+))?", str(name))
+    if match is None:
+        raise ZooError(f"unknown device {name!r}; expected cpu, cuda or cuda:N")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ZooError(f"--device {name} was asked for, but CUDA is not available here; use --device cpu")
+        if match.group(1) is not None and int(match.group(1)) >= torch.cuda.device_count():
+            raise ZooError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return torch.device(name)
 
 
 def iterate_batches(
@@ -140,7 +154,7 @@ def evaluate(
     model.eval().to(device)
     device_type = torch.device(device).type
     totals = torch.zeros(2, dtype=torch.float64)  # loss sum, item count
-    with torch.inference_mode(), tqdm(total=len(order), desc="evaluate", unit="sample", disable=not progress or rank != 0, leave=False) as bar:
+    with torch.inference_mode(), progress_bar(total=len(order), desc="evaluate", unit="sample", disable=not progress or rank != 0, leave=False) as bar:
         for inputs, targets in iterate_batches(dataset, order, batch_size=batch_size, device=device):
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
                 outputs = forward(model, inputs, device)

@@ -8,6 +8,7 @@ the stack stays cheap to import.
 * :func:`atomic_write_bytes` / :func:`atomic_write_chunks`: write to a temporary file beside the target,
   give it the usual permissions (``0666 & ~umask``), then rename it over the target;
 * :func:`write_json`: strict JSON (NaN and infinities become ``null``), written atomically;
+* :func:`remove_stale_temporaries`: what killed writers left behind, removed at the next write;
 * :func:`sha256_file`, :func:`file_lock`.
 """
 
@@ -18,6 +19,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -49,6 +51,7 @@ def atomic_write_chunks(path: str | os.PathLike, chunks: Iterable[bytes | memory
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path.parent, f".{path.name}.*.tmp")  # left by a writer that was killed
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -59,6 +62,25 @@ def atomic_write_chunks(path: str | os.PathLike, chunks: Iterable[bytes | memory
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+#: A temporary file not modified for this long belongs to a process that is gone (a live writer touches it).
+STALE_AFTER_S = 3600.0
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, pattern: str, *, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Delete the files in ``folder`` matching ``pattern`` (a glob such as ``.model.safetensors.*.tmp``)
+    that nobody has written to for ``older_than_s`` seconds: what a killed process left behind. Returns them."""
+    removed = []
+    now = time.time()
+    for candidate in Path(folder).glob(pattern):
+        try:
+            if candidate.is_file() and now - candidate.stat().st_mtime > older_than_s:
+                candidate.unlink()
+                removed.append(candidate)
+        except OSError:  # another process removed or replaced it meanwhile
+            continue
+    return removed
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

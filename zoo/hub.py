@@ -22,6 +22,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,8 @@ def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None =
     class_names = list(data_spec.class_names) if data_spec and data_spec.class_names else None
 
     out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ZooError(f"{out} is not an empty folder; staging would overwrite what is there: give a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(weights_file, out / "model.safetensors")
     if model is not None and hasattr(model, "save_assets"):
@@ -143,11 +146,16 @@ def publish(
     api = hf.HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="zoo-publish-") as folder:
         stage(name, weights, folder, repo_id=repo_id)
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        if revision:
-            api.create_branch(repo_id, branch=revision, exist_ok=True)
-        commit = api.upload_folder(folder_path=folder, repo_id=repo_id, revision=revision,
-                                   commit_message=f"hubzoo: publish {name} weights")
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            if revision:
+                api.create_branch(repo_id, branch=revision, exist_ok=True)
+            commit = api.upload_folder(folder_path=folder, repo_id=repo_id, revision=revision,
+                                       commit_message=f"hubzoo: publish {name} weights")
+        except Exception as exc:  # offline, refused token, rate limit: requests' and the Hub's errors of many kinds
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ZooError(f"could not publish to {repo_id} on the Hugging Face Hub ({type(exc).__name__}: {first}); "
+                           "check the network and HF_TOKEN, or stage with --dry-run DIR") from None
     return str(getattr(commit, "commit_url", commit))
 
 
@@ -161,40 +169,48 @@ def bundle(models: list[str], out: str | Path) -> Path:
     if not specs:
         raise ZooError(f"none of {models} has registered weights to bundle")
     out = Path(out)
+    if out.is_dir():
+        raise ZooError(f"{out} is a folder; give the path of the .tar to write")
     manifest: dict[str, Any] = {}
     tmp = out.with_name(f".{out.name}.tmp")
-    with tarfile.open(tmp, "w") as tar:
-        for w in specs:
-            if not w.path.is_file() or sha256_file(w.path) != w.sha256:
-                raise WeightsError(f"weights {w.name}: {w.path} is missing or does not match its pinned sha256")
-            tar.add(w.path, arcname=w.file)
-            for asset in w.assets:
-                tar.add(check_assets(w) / asset, arcname=f"{w.name}.assets/{asset}")
-            manifest[w.name] = w.to_entry()
-        data = json.dumps(manifest, indent=2).encode()
-        info = tarfile.TarInfo("manifest.json")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    tmp.replace(out)
+    try:
+        with tarfile.open(tmp, "w") as tar:
+            for w in specs:
+                if not w.path.is_file() or sha256_file(w.path) != w.sha256:
+                    raise WeightsError(f"weights {w.name}: {w.path} is missing or does not match its pinned sha256")
+                tar.add(w.path, arcname=w.file)
+                for asset in w.assets:
+                    tar.add(check_assets(w) / asset, arcname=f"{w.name}.assets/{asset}")
+                manifest[w.name] = w.to_entry()
+            data = json.dumps(manifest, indent=2).encode()
+            info = tarfile.TarInfo("manifest.json")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 
 def unbundle(path: str | Path) -> list[str]:
     """Import a bundle into ``$ZOO_HOME/weights`` (each file checked against its pinned sha256) and
-    record its entries in the user manifest, which the registry reads. Returns the imported names."""
+    record its entries in the user manifest, which the registry reads. Returns the imported names.
+
+    Whatever the archive says, files are written only inside ``$ZOO_HOME/weights``: tar members are
+    extracted with tarfile's ``data`` filter, and every manifest field that becomes a file name must be a
+    plain name (:func:`zoo.weights.check_plain_name`). A damaged or hostile bundle imports nothing.
+    """
     target = cache_dir()
     target.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target) as tmp, tarfile.open(path) as tar:
-        tar.extractall(tmp, filter="data")
-        specs = read_manifest(Path(tmp) / "manifest.json")
+    if not Path(path).is_file():
+        raise ZooError(f"bundle {path} does not exist")
+    with tempfile.TemporaryDirectory(dir=target, prefix=".unbundle.") as tmp:
+        specs = _extract_bundle(Path(path), Path(tmp))
         for spec in specs.values():
-            staged = Path(tmp) / spec.file
-            if not staged.is_file() or sha256_file(staged) != spec.sha256:
-                raise WeightsError(f"bundle {path}: {spec.file} is missing or does not match its sha256; nothing imported")
-            try:
-                check_assets(spec)  # the bundle's manifest sits in tmp, so its assets are looked up there
-            except WeightsError as exc:
-                raise WeightsError(f"bundle {path}: {exc}; nothing imported") from None
+            for source, dest in [(Path(tmp) / spec.file, target / spec.file)] + (
+                    [(spec.assets_dir, target / spec.assets_dir.name)] if spec.assets else []):
+                if dest.resolve().parent != target.resolve():  # plain names guarantee it; checked once more
+                    raise WeightsError(f"bundle {path}: {dest} is outside {target}; nothing imported")
         for spec in specs.values():
             os.replace(Path(tmp) / spec.file, target / spec.file)
             if spec.assets:
@@ -202,3 +218,27 @@ def unbundle(path: str | Path) -> list[str]:
                 os.replace(spec.assets_dir, target / spec.assets_dir.name)
             write_manifest_entry(user_manifest_path(), WeightsSpec(**{**spec.__dict__, "base_dir": str(target)}))
     return sorted(specs)
+
+
+def _extract_bundle(path: Path, folder: Path) -> dict[str, WeightsSpec]:
+    """Extract the bundle at ``path`` into ``folder`` and return its checked entries."""
+    try:
+        with tarfile.open(path) as tar:
+            tar.extractall(folder, filter="data")
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise WeightsError(f"bundle {path} is not a readable tar archive ({type(exc).__name__}: {exc}); nothing imported") from None
+    if not (folder / "manifest.json").is_file():
+        raise WeightsError(f"bundle {path} has no manifest.json: it is not a `zoo bundle` archive; nothing imported")
+    try:
+        specs = read_manifest(folder / "manifest.json")
+    except WeightsError as exc:
+        raise WeightsError(f"bundle {path}: {exc}; nothing imported") from None
+    for spec in specs.values():
+        staged = folder / spec.file
+        if not staged.is_file() or sha256_file(staged) != spec.sha256:
+            raise WeightsError(f"bundle {path}: {spec.file} is missing or does not match its sha256; nothing imported")
+        try:
+            check_assets(spec)  # the bundle's manifest sits in folder, so its assets are looked up there
+        except WeightsError as exc:
+            raise WeightsError(f"bundle {path}: {exc}; nothing imported") from None
+    return specs

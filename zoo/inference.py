@@ -241,9 +241,9 @@ def eval_mode(model: Model) -> Iterator[None]:
 
 def batches(total: int, batch_size: int, progress: bool, unit: str) -> Iterator[int]:
     """First item of each batch, with a progress bar over the items when ``progress``."""
-    from tqdm.auto import tqdm
+    from zoo.progress import progress as progress_bar
 
-    with tqdm(total=total, unit=unit.rstrip("s"), desc="inference", disable=not progress, leave=False) as bar:
+    with progress_bar(total=total, unit=unit.rstrip("s"), desc="inference", disable=not progress, leave=False) as bar:
         for first in range(0, total, batch_size):
             yield first
             bar.update(min(batch_size, total - first))

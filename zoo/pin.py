@@ -7,12 +7,14 @@ them ``weights="TAG"`` for everyone who uses the manifest.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
 
 from zoo import runs
 from zoo.api import get_model
+from zoo.errors import ZooError
 from zoo.files import current_umask, sha256_file
 from zoo.plugins import get_registry
 from zoo.weights import WeightsSpec, write_manifest_entry
@@ -26,7 +28,11 @@ def pin_run(run_dir: str | Path, *, tag: str, manifest: str | Path, default: boo
     with side files (``save_assets``: the LSTM's ``tokenizer.json``) gets them in ``ARCH.TAG.assets/``,
     each pinned by its sha256 in the entry.
     """
+    if not isinstance(tag, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", tag):
+        raise ZooError(f"--tag {tag!r} is not a plain tag: use letters, digits, '_' and '-' (it names a file)")
     run_dir, manifest = Path(run_dir), Path(manifest)
+    if manifest.is_dir():
+        raise ZooError(f"--manifest {manifest} is a folder; give the path of a manifest .json file")
     report = runs.read_report(run_dir)
     weights_file = runs.checked_weights(run_dir, report)
     model = get_model(report["model"], weights=str(weights_file))  # also reads and checks the run's side files

@@ -12,13 +12,15 @@ and left out, while every other plugin keeps working. Environment variables:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import os
+import sys
 import traceback
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pluggy
 
@@ -68,6 +70,14 @@ class LoadedRegistry(Registry):
         self.order: list[str] = []  # the plugins registered with the manager, in loading order
 
 
+@contextlib.contextmanager
+def _plugin_code() -> Iterator[None]:
+    """Run a plugin's import or hook with its prints sent to stderr, so that they never mix into the
+    JSON that ``zoo list --json`` and friends write on stdout."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
 def _env_list(name: str) -> set[str]:
     return {p.strip() for p in os.environ.get(name, "").split(",") if p.strip()}
 
@@ -102,9 +112,12 @@ def build_registry(
             info.disabled = True
             return
         try:
-            manager.register(load(), name=info.name)
+            with _plugin_code():
+                manager.register(load(), name=info.name)
             order.append(info.name)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit at import included: a plugin never ends the host
             fail(info, exc)
 
     for module_name in BUILTIN_PLUGINS:
@@ -152,8 +165,11 @@ def add_plugin_commands(registry: LoadedRegistry, subparsers: Any) -> None:
             continue
         before, listed = dict(subparsers.choices), len(subparsers._choices_actions)
         try:
-            impls[plugin_name].function(subparsers=subparsers)
-        except Exception as exc:
+            with _plugin_code():
+                impls[plugin_name].function(subparsers=subparsers)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             # Take back what it added before failing (argparse keeps the parsers and their --help lines).
             subparsers.choices.clear()
             subparsers.choices.update(before)
@@ -187,8 +203,11 @@ def _call_one_hook(registry: LoadedRegistry, info: PluginInfo, hook: Any, make_s
         staged.append(spec)
 
     try:
-        hook(register=register)
-    except Exception as exc:
+        with _plugin_code():
+            hook(register=register)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
         info.traceback = traceback.format_exc()
         fail(info, exc)
         return

@@ -16,6 +16,7 @@ the naive way (every text padded to the longest of all, in input order), kept fo
 from __future__ import annotations
 
 import json
+import operator
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -38,6 +39,17 @@ def _width(item: Any) -> int:
     return max(len(w) for w in item) if item and isinstance(item[0], (list, tuple)) else len(item)
 
 
+def _check_batch_size(batch_size: Any) -> int:
+    """``batch_size`` as a positive ``int``; a ``ZooError`` naming the value otherwise."""
+    try:
+        value = operator.index(batch_size) if not isinstance(batch_size, bool) else None
+    except TypeError:
+        value = None
+    if value is None or value < 1:
+        raise ZooError(f"batch_size must be an integer of at least 1, got {batch_size!r}")
+    return value
+
+
 class TextPredictor:
     """A text classifier ready to label raw strings.
 
@@ -49,12 +61,12 @@ class TextPredictor:
                  device: str | torch.device = "cpu", batch_size: int = 32) -> None:
         if not (hasattr(model, "tokenize") and hasattr(model, "collate")):
             raise ZooError(f"{type(model).__name__} is not a text model: it has no tokenize()/collate()")
+        self.batch_size = _check_batch_size(batch_size)
         self.model = model.eval().to(device)
         self.device = torch.device(device)
         self.class_names = tuple(class_names or getattr(model, "class_names", ()) or ())
         if not self.class_names:
             raise ZooError("TextPredictor needs class_names (the model has none)")
-        self.batch_size = batch_size
 
     @property
     def tokenizer(self) -> Any:
@@ -90,7 +102,7 @@ class TextPredictor:
         """
         if padding not in ("dynamic", "max"):
             raise ZooError(f"padding must be 'dynamic' or 'max', got {padding!r}")
-        batch_size = batch_size or self.batch_size
+        batch_size = self.batch_size if batch_size is None else _check_batch_size(batch_size)
         encoded = self.model.tokenize(check_texts(texts))
         order = sorted(range(len(encoded)), key=lambda i: _length(encoded[i]), reverse=True) if sort else list(range(len(encoded)))
         pad_to = max(_width(e) for e in encoded) if padding == "max" else None

@@ -169,6 +169,11 @@ def make_dataset_spec(
     return DatasetSpec(name, factory, task, num_classes, description, names, source, dict(meta or {}))
 
 
+def _check_name_type(kind: str, name: Any) -> None:
+    if not isinstance(name, str):
+        raise UnknownNameError(f"a {kind} name is a string such as {'mnist_cnn' if kind == 'model' else 'digits'!r}, got {name!r}")
+
+
 def _unknown(kind: str, name: str, known: list[str]) -> UnknownNameError:
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
@@ -196,11 +201,13 @@ class Registry:
         (self.models if isinstance(spec, ModelSpec) else self.datasets)[spec.name] = spec
 
     def model(self, name: str) -> ModelSpec:
+        _check_name_type("model", name)
         if name not in self.models:
             raise _unknown("model", name, sorted(self.models))
         return self.models[name]
 
     def dataset(self, name: str) -> DatasetSpec:
+        _check_name_type("dataset", name)
         if name not in self.datasets:
             raise _unknown("dataset", name, sorted(self.datasets))
         return self.datasets[name]

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import shlex
+from contextlib import contextmanager
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from zoo.errors import ZooError
 from zoo.files import atomic_write_bytes, sha256_file, write_json
@@ -34,6 +35,7 @@ METRICS_LOG = "metrics.jsonl"
 CURVES = "curves.png"
 BEST_WEIGHTS = "best.safetensors"
 WEIGHTS = "model.safetensors"
+LOCK = ".lock"  # held (flock) by the process training into the folder
 
 #: Config fields that may differ between a run and its resumption (they do not change the result).
 RESUMABLE_CHANGES = frozenset({"epochs", "resume", "progress", "device", "workers", "nproc"})
@@ -127,13 +129,37 @@ class TrainResult:
     test_report: dict[str, Any]
 
 
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir`` (created if missing) for this process, or refuse when another process holds it.
+
+    An ``flock`` on ``run_dir/.lock``: the kernel releases it when the process ends, however it ends, so a
+    killed run leaves no stale lock behind. A no-op where ``fcntl`` is missing (Windows).
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOCK, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ZooError(f"{run_dir} is in use by another `zoo train` still running; wait for it or pass another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def write_config(config: TrainConfig) -> None:
     write_json(config.run_dir / CONFIG, asdict(config))
 
 
 def check_resumable(config: TrainConfig) -> None:
     """Raise unless ``config`` differs from the one that started its run only in :data:`RESUMABLE_CHANGES`."""
-    saved = json.loads((config.run_dir / CONFIG).read_text())
+    saved = _read_json(config.run_dir / CONFIG, "the run's settings")
     now = json.loads(json.dumps(asdict(config), default=str))
     changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k, default_of(k)) != now[k])  # older runs lack keys
     if changed:
@@ -162,7 +188,11 @@ def load_checkpoint(path: Path, device: Any) -> dict[str, Any]:
     """The dict :func:`save_checkpoint` wrote, tensors on ``device``; never unpickles anything but tensors."""
     import torch
 
-    return torch.load(path, map_location=device, weights_only=True)
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # truncated, overwritten or not a checkpoint: pickle and zip errors of many kinds
+        raise ZooError(f"{path} cannot be read ({type(exc).__name__}); the run cannot be resumed: "
+                       "start it again with another --out") from None
 
 
 def write_epoch_logs(run_dir: Path, history: list[dict[str, Any]]) -> None:
@@ -184,15 +214,25 @@ def write_report(run_dir: Path, report: dict[str, Any]) -> None:
 def read_report(run_dir: str | Path) -> dict[str, Any]:
     """A finished run's ``report.json``; an error when the folder holds no finished run."""
     path = Path(run_dir) / REPORT
+    if not path.is_file():
+        raise ZooError(f"{run_dir} has no {REPORT}: it is not a finished training run")
+    report = _read_json(path, "a training report")
+    missing = [k for k in ("model", "dataset", "split", "command", "sha256", "metrics", "epochs_run") if k not in report]
+    if missing:
+        raise ZooError(f"{path} is not a complete training report: it lacks {missing}")
+    return report
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
-        report = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ZooError(f"{run_dir} has no {REPORT}: it is not a finished training run") from None
+        data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ZooError(f"{path} is not valid JSON ({exc}); the run folder is damaged") from None
-    if not isinstance(report, dict):
-        raise ZooError(f"{path} is not a training report (a JSON object)")
-    return report
+    except UnicodeDecodeError:
+        raise ZooError(f"{path} is not text; the run folder is damaged") from None
+    if not isinstance(data, dict):
+        raise ZooError(f"{path} is not {what} (a JSON object)")
+    return data
 
 
 def result_from_run_dir(run_dir: Path) -> TrainResult:

@@ -17,7 +17,10 @@ of each epoch, so a run resumed after a crash ends with the same weights as an u
 from __future__ import annotations
 
 import importlib
+import math
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,21 +31,14 @@ from torch import nn
 
 from zoo import runs
 from zoo.api import get_dataset, get_model
+from zoo.builder import check_kwargs
 from zoo.errors import DataError, ZooError
-from zoo.evaluation import all_reduce_sum, evaluate, forward, iterate_batches
+from zoo.evaluation import all_reduce_sum, evaluate, forward, iterate_batches, resolve_device
 from zoo.plugins import get_registry
 from zoo.runs import TrainConfig, TrainResult
 from zoo.weights import save_state_dict
 
 __all__ = ["TrainConfig", "TrainResult", "train", "resolve_device", "split_indices", "to_channels_last"]
-
-
-def resolve_device(name: str) -> torch.device:
-    if not name.startswith(("cpu", "cuda")):
-        raise ZooError(f"unknown device {name!r}; expected cpu or cuda[:N]")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ZooError(f"--device {name} was asked for, but CUDA is not available here; use --device cpu")
-    return torch.device(name)
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,6 +89,30 @@ def _make_loss(config: TrainConfig, spec: Any, model: nn.Module | None = None) -
 # ------------------------------------------------------------------------------ distributed
 
 
+def check_config(config: TrainConfig) -> None:
+    """Refuse a config that cannot train, before any file is written: numbers out of range, an unknown
+    device, a model/dataset pair of different tasks, builder or dataset arguments they do not take."""
+    rules = [
+        ("epochs", config.epochs >= 1, "at least 1"), ("batch_size", config.batch_size >= 1, "at least 1"),
+        ("lr", math.isfinite(config.lr) and config.lr > 0, "a positive finite number"),
+        ("momentum", 0 <= config.momentum < 1, "in [0, 1)"), ("weight_decay", 0 <= config.weight_decay < math.inf, "finite, at least 0"),
+        ("label_smoothing", 0 <= config.label_smoothing < 1, "in [0, 1)"), ("step_size", config.step_size >= 1, "at least 1"),
+        ("gamma", math.isfinite(config.gamma) and config.gamma > 0, "a positive finite number"),
+        ("patience", config.patience >= 0, "at least 0 (0: no early stopping)"), ("workers", config.workers >= 0, "at least 0"),
+    ]
+    for name, ok, expected in rules:
+        if not ok:
+            raise ZooError(f"--{name.replace('_', '-')} {getattr(config, name)} is not valid: expected {expected}")
+    if config.run_dir.exists() and not config.run_dir.is_dir():
+        raise ZooError(f"--out {config.run_dir} is a file; give a folder for the run")
+    spec, data_spec = get_registry().model(config.model), get_registry().dataset(config.data)
+    if spec.task != data_spec.task:
+        raise ZooError(f"model {spec.name!r} is for {spec.task}, but dataset {data_spec.name!r} is for {data_spec.task}")
+    check_kwargs(spec.resolve_factory(), config.model_kwargs, what=f"model {spec.name!r}")
+    check_kwargs(data_spec.resolve_factory(), config.data_kwargs, what=f"dataset {data_spec.name!r}", fixed=("split", "root", "download"))
+    _check_nproc(config)
+
+
 def _check_nproc(config: TrainConfig) -> None:
     resolve_device(config.device)
     if config.nproc < 1:
@@ -113,9 +133,37 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _spawned_worker(rank: int, config: TrainConfig, world: int, port: int) -> None:
+def _spawn(config: TrainConfig) -> None:
+    """Train in ``config.nproc`` spawned processes; a worker's :class:`ZooError` comes back as the same one line."""
+    import logging
+
+    import torch.multiprocessing as mp
+    from torch.multiprocessing.spawn import ProcessException
+
+    # When one worker fails, torch warns that it terminates the others; the failure itself is the message.
+    spawn_log = logging.getLogger("torch.multiprocessing.spawn")
+    level = spawn_log.level
+    spawn_log.setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="zoo-workers-") as errors:
+        try:
+            mp.start_processes(_spawned_worker, args=(config, config.nproc, _free_port(), errors), nprocs=config.nproc,
+                               start_method="spawn")
+        except ProcessException:
+            reported = sorted(Path(errors).glob("rank*.txt"))
+            if reported:
+                raise ZooError(reported[0].read_text()) from None
+            raise
+        finally:
+            spawn_log.setLevel(level)
+
+
+def _spawned_worker(rank: int, config: TrainConfig, world: int, port: int, errors: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world))
-    train(config)
+    try:
+        _train_in_group(config, None)
+    except ZooError as exc:  # for the parent to raise as it is, instead of a wrapped traceback
+        Path(errors, f"rank{rank}.txt").write_text(str(exc))
+        raise SystemExit(2) from None
 
 
 def _join_process_group(config: TrainConfig) -> tuple[int, int, int]:
@@ -151,13 +199,29 @@ def train(config: TrainConfig, *, on_epoch_end: Callable[[dict[str, Any]], None]
     With ``config.nproc > 1`` (and not already under ``torchrun``) this spawns that many processes that
     train one model with ``DistributedDataParallel`` (gloo on CPU, nccl on GPU). ``on_epoch_end(record)``
     is called after each epoch's checkpoint is written (tests use it to interrupt a run).
-    """
-    _check_nproc(config)
-    if config.nproc > 1 and "WORLD_SIZE" not in os.environ:
-        import torch.multiprocessing as mp
 
-        mp.start_processes(_spawned_worker, args=(config, config.nproc, _free_port()), nprocs=config.nproc, start_method="spawn")
-        return runs.result_from_run_dir(config.run_dir)
+    The config is checked before anything is written; the run folder is locked while the run lasts (a
+    second ``train`` into it is refused; the lock goes with the process, so a killed run never blocks
+    ``--resume``); a run that fails before its first checkpoint leaves no folder behind.
+    """
+    check_config(config)
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun's other ranks: rank 0 holds the run folder
+        return _train_in_group(config, on_epoch_end)
+    created = not config.run_dir.exists()
+    with runs.run_lock(config.run_dir):
+        try:
+            if config.nproc > 1 and "WORLD_SIZE" not in os.environ:
+                _spawn(config)
+                return runs.result_from_run_dir(config.run_dir)
+            return _train_in_group(config, on_epoch_end)
+        except BaseException:
+            if created and not (config.run_dir / runs.CHECKPOINT).exists():  # failed before its first epoch
+                shutil.rmtree(config.run_dir, ignore_errors=True)
+            raise
+
+
+def _train_in_group(config: TrainConfig, on_epoch_end: Any) -> TrainResult:
+    """Join the process group (if any), train this process's share, leave the group."""
     joined_here = not (torch.distributed.is_available() and torch.distributed.is_initialized())
     rank, local_rank, world = _join_process_group(config)
     try:
@@ -197,8 +261,6 @@ def _train(config: TrainConfig, rank: int, local_rank: int, world: int, on_epoch
     device = resolve_device(f"cuda:{local_rank}" if config.device.startswith("cuda") and world > 1 else config.device)
     lead = rank == 0  # only rank 0 logs, writes files and shows progress
     spec, data_spec = get_registry().model(config.model), get_registry().dataset(config.data)
-    if spec.task != data_spec.task:
-        raise ZooError(f"model {spec.name!r} is for {spec.task}, but dataset {data_spec.name!r} is for {data_spec.task}")
     resuming = _resuming(config)
     data = _load_data(config, data_spec)
     fit = _build_fit(config, spec, data, device, resuming)
@@ -284,7 +346,7 @@ def _build_fit(config: TrainConfig, spec: Any, data: _Data, device: torch.device
 def _train_one_epoch(config: TrainConfig, net: nn.Module, fit: _Fit, data: _Data, epoch: int, device: torch.device,
                      rank: int, world: int) -> dict[str, Any]:
     """One pass over this rank's share of the shuffled training items; the epoch's training record."""
-    from tqdm.auto import tqdm
+    from zoo.progress import progress
 
     seed = config.seed * 100_003 + epoch
     torch.manual_seed(seed)  # dropout & augmentation: the same stream after a resume
@@ -295,7 +357,7 @@ def _train_one_epoch(config: TrainConfig, net: nn.Module, fit: _Fit, data: _Data
     mine = _rank_share(order, config.batch_size, rank, world)
     net.train()
     start, totals = time.perf_counter(), torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
-    bar = tqdm(total=len(mine), desc=f"epoch {epoch}/{config.epochs}", unit="sample", disable=not (config.progress and rank == 0), leave=False)
+    bar = progress(total=len(mine), desc=f"epoch {epoch}/{config.epochs}", unit="sample", disable=not (config.progress and rank == 0), leave=False)
     for inputs, targets in iterate_batches(data.train_set, mine, batch_size=config.batch_size // world, workers=config.workers,
                                            augment=config.augment, device=device):
         targets = targets.to(device, non_blocking=True)

@@ -87,6 +87,18 @@ class WeightsSpec:
         return entry
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+
+
+def check_plain_name(name: Any, what: str) -> str:
+    """``name`` if it is a plain file name (letters, digits, ``_ . + -``; no separator, no ``..``, not
+    absolute, not hidden), else a :class:`WeightsError`: manifest fields and tags become file names, and a
+    name like ``../x`` would put a file outside its folder."""
+    if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name) or ".." in name:
+        raise WeightsError(f"{what} {name!r} is not a plain name (letters, digits, '_', '.', '+', '-'; no '/', no '..')")
+    return name
+
+
 #: Every key a manifest entry may have: the fields of :class:`WeightsSpec` that are stored (not ``base_dir``).
 ENTRY_KEYS = frozenset(f.name for f in fields(WeightsSpec)) - {"base_dir"}
 
@@ -114,6 +126,9 @@ def read_manifest(path: str | os.PathLike) -> dict[str, WeightsSpec]:
             raise WeightsError(f"weights manifest {path}: entry {key!r} has unknown keys {unknown}; allowed: {sorted(ENTRY_KEYS)}")
         if key != f"{entry['arch']}.{entry['tag']}":
             raise WeightsError(f"weights manifest {path}: entry {key!r} must be named arch.tag")
+        for what, name in [("arch", entry["arch"]), ("tag", entry["tag"]), ("file", entry["file"]),
+                           *(("assets", a) for a in entry.get("assets") or {})]:
+            check_plain_name(name, f"weights manifest {path}: entry {key!r}: {what}")
         names = entry.get("class_names")
         specs[key] = WeightsSpec(**{**entry, "class_names": tuple(names) if names else None, "base_dir": str(path.parent)})
     return specs
@@ -154,6 +169,10 @@ _HF_URI = re.compile(
 )
 
 
+#: A Hub organisation or repository name (huggingface_hub's validate_repo_id rules).
+_HUB_NAME = re.compile(r"(?!.*(--|\.\.))[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9_])?")
+
+
 @dataclass(frozen=True)
 class HfWeightsURI:
     """``hf://org/repo/path/in/repo.safetensors@revision#sha256=HEX`` split into its parts (the
@@ -178,6 +197,11 @@ def user_manifest_path() -> Path:
 
 def parse_hf_uri(uri: str) -> HfWeightsURI:
     match = _HF_URI.match(uri)
+    if match and not all(_HUB_NAME.fullmatch(part) for part in (match["org"], match["repo"])):
+        raise WeightsError(f"weights URI {uri!r}: ORG and REPO may hold letters, digits, '-', '_' and '.', "
+                           "may not start or end with '-' or '.', and may not contain '--' or '..'")
+    if match and any(part in ("", ".", "..") for part in match["file"].split("/")):
+        raise WeightsError(f"weights URI {uri!r}: the file path inside the repository may not contain '.', '..' or '//'")
     if not match or not match["file"].endswith(".safetensors"):
         raise WeightsError(
             f"cannot parse weights URI {uri!r}: expected hf://ORG/REPO/FILE.safetensors@REVISION "
@@ -228,6 +252,10 @@ def resolve_weights(
         raise WeightsError(f"weights must be a tag, a .safetensors path or an hf:// URI, got {weights!r}")
     if weights.startswith("hf://"):
         return parse_hf_uri(weights)
+    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", weights)
+    if scheme:
+        raise WeightsError(f"unknown weights scheme {scheme[1]!r} in {weights!r}: use a tag, a local .safetensors path "
+                           "or hf://ORG/REPO/FILE.safetensors@REVISION")
     tag = weights[len(arch) + 1 :] if weights.startswith(arch + ".") else weights
     if tag in available:
         return available[tag]
@@ -295,6 +323,8 @@ def load_state_dict(source: WeightsSpec | LocalWeights, *, progress: bool = True
             )
     else:
         path = source.path
+        if not path.is_file():
+            raise WeightsError(f"weights file {path} does not exist")
         if source.allow_pickle and path.suffix in PICKLE_SUFFIXES:
             import torch
 
@@ -352,6 +382,23 @@ def save_state_dict(model_or_state: Any, path: str | os.PathLike, metadata: Mapp
     state = model_or_state.state_dict() if hasattr(model_or_state, "state_dict") else model_or_state
     # Contiguous, de-aliased CPU copies: safetensors refuses shared storage and non-contiguous tensors.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
-    data = save(tensors, metadata=dict(metadata or {}))
+    data = canonical_safetensors(save(tensors, metadata=dict(metadata or {})))
     atomic_write_bytes(path, data)
     return hashlib.sha256(data).hexdigest()
+
+
+def canonical_safetensors(data: bytes) -> bytes:
+    """``data`` with its JSON header's keys sorted, so equal tensors and metadata give equal bytes.
+
+    safetensors writes ``__metadata__`` from a hash map whose order changes from process to process, so
+    the same weights would get a different sha256 in every run. The sorted header is as long as the
+    original (same compact JSON, other order), so the tensor offsets stay valid.
+    """
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    if isinstance(header.get("__metadata__"), dict):
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(text) > size:  # never: the same keys and values in another order; keep the original then
+        return data
+    return data[:8] + text.ljust(size, b" ") + data[8 + size :]

@@ -187,6 +187,10 @@ def test_cifar10_reads_the_release_format_through_torchvision(cifar_root):
     x, y = train.batch(torch.tensor([0, 1, 2]), augment=True)
     assert x.shape == (3, 3, 32, 32) and y.tolist() == labels[:3].tolist()
     assert torch.equal(test.batch(torch.tensor([1]), augment=True)[0][0], image)  # the test split is never augmented
+    assert test[-5][1] == label and torch.equal(test[-5][0], image) and test[-1][1] == int(labels[15])
+    for bad in (6, -7):
+        with pytest.raises(IndexError, match=f"index {bad} is out of range for a dataset of 6 items"):
+            test[bad]
 
 
 def test_cifar10_helper_writes_a_folder_the_reader_accepts(tmp_path):

@@ -73,6 +73,10 @@ def test_mnist_reads_real_idx_files(tmp_path):
     mnist = zoo.get_dataset("mnist", split="test", root=str(tmp_path))
     assert len(mnist) == 20 and torch.equal(mnist.images[:, 0], images) and mnist.labels.tolist() == labels.tolist()
     assert len(zoo.get_dataset("mnist", split="train", root=str(tmp_path))) == 5
+    assert mnist[-1][1] == mnist[19][1] == int(labels[19]) and torch.equal(mnist[-20][0], mnist[0][0])
+    for bad in (20, -21):
+        with pytest.raises(IndexError, match=f"index {bad} is out of range for a dataset of 20 items"):
+            mnist[bad]
 
 
 def test_missing_mnist_root_says_what_is_expected(tmp_path):

@@ -373,6 +373,16 @@ def test_predictor_bad_input():
         TextPredictor(zoo.get_model("mnist_mlp"))
 
 
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True, "8"])
+def test_predictor_batch_size_is_a_positive_integer(batch_size):
+    predictor = TextPredictor(_fitted_lstm(), batch_size=3)
+    with pytest.raises(ZooError, match=f"batch_size must be an integer of at least 1, got {batch_size!r}"):
+        predictor.predict(["fine", "awful"], batch_size=batch_size)
+    with pytest.raises(ZooError, match="batch_size must be an integer of at least 1"):
+        TextPredictor(_fitted_lstm(), batch_size=batch_size)
+    assert predictor.predict(["fine", "awful"], batch_size=1) == predictor.predict(["fine", "awful"])
+
+
 # ----------------------------------------------------------------------------- registry, listing
 
 

@@ -10,7 +10,7 @@ import torch
 
 from zoo.errors import DataError
 from zoo.luna.annotations import read_annotations
-from zoo.luna.datasets import luna
+from zoo.luna.datasets import luna, luna_malignancy
 from zoo.luna.geometry import HU_MAX, HU_MIN, read_ct, read_geometry
 
 pytest.importorskip("SimpleITK")
@@ -36,6 +36,21 @@ def test_crops_lie_inside_the_volume_and_match_the_source(luna_root):
         np.testing.assert_array_equal(x[i, 0].numpy(), volumes[uid][z : z + 32, r : r + 48, c : c + 48])
     item, label = data[0]
     assert item.shape == (1, 32, 48, 48) and isinstance(label, int)
+
+
+def _assert_indexes_like_a_list(data) -> None:
+    n = len(data)
+    for a, b in ((data[-1], data[n - 1]), (data[-n], data[0])):
+        assert torch.equal(a[0], b[0]) and a[1] == b[1]
+    for bad in (n, -n - 1):
+        with pytest.raises(IndexError, match=f"out of range for a dataset of {n} samples"):
+            data[bad]
+
+
+def test_negative_indices_count_from_the_end(luna_root):
+    _assert_indexes_like_a_list(luna("all", root=luna_root))
+    _assert_indexes_like_a_list(luna("train", root=luna_root, balance_ratio=2, test_fraction=0.25, val_fraction=0.25))
+    _assert_indexes_like_a_list(luna_malignancy("all", root=luna_root))
 
 
 def test_unmatched_positive_policies(luna_root, tmp_path):

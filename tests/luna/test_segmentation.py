@@ -79,6 +79,17 @@ def test_training_crops(seg_root, tmp_path):
     assert moved.shape == x.shape and not torch.equal(moved, x)  # new slices, offsets and augmentation
 
 
+@pytest.mark.parametrize("samples", ["slices", "crops"])
+def test_negative_indices_count_from_the_end(seg_root, tmp_path, samples):
+    data = luna_seg("train", root=seg_root, cache_dir=tmp_path / "c", samples=samples, **SPLIT)
+    n = len(data)
+    for a, b in ((data[-1], data[n - 1]), (data[-n], data[0])):
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    for bad in (n, -n - 1):
+        with pytest.raises(IndexError, match=f"out of range for a dataset of {n} samples"):
+            data[bad]
+
+
 def test_bad_dataset_options(seg_root, tmp_path):
     with pytest.raises(DataError, match="samples must be 'crops' or 'slices'"):
         luna_seg("train", root=seg_root, samples="volumes")

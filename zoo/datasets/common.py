@@ -8,6 +8,7 @@ anything that expects a plain ``Dataset``.
 
 from __future__ import annotations
 
+import operator
 from typing import Callable, Sequence
 
 import torch
@@ -18,6 +19,19 @@ from zoo.errors import DataError
 def check_split(split: str, allowed: Sequence[str], dataset: str) -> None:
     if split not in allowed:
         raise DataError(f"dataset {dataset!r} has no split {split!r}; choose one of {list(allowed)}")
+
+
+def check_index(index: int, length: int) -> int:
+    """``index`` (negative counts from the end, as for a list) as a position in ``0..length - 1``.
+
+    Out of range is an ``IndexError`` (not a ``ZooError``): iterating with ``dataset[i]`` stops on it."""
+    try:
+        position = operator.index(index)
+    except TypeError:
+        raise TypeError(f"dataset indices must be integers, not {type(index).__name__}") from None
+    if not -length <= position < length:
+        raise IndexError(f"index {position} is out of range for a dataset of {length} items")
+    return position % length
 
 
 class ImageTensorDataset(torch.utils.data.Dataset):
@@ -56,6 +70,7 @@ class ImageTensorDataset(torch.utils.data.Dataset):
         return len(self.images)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        index = check_index(index, len(self))
         return self.normalize(self.images[index : index + 1])[0], int(self.labels[index])
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import torch
 
-from zoo.datasets.common import check_split
+from zoo.datasets.common import check_index, check_split
 from zoo.errors import DataError
 from zoo.families.text import SENTIMENT_NAMES, check_texts, decode_utf8
 from zoo.files import data_root as default_data_root
@@ -47,6 +47,7 @@ class TextDataset(torch.utils.data.Dataset):
         return len(self.texts)
 
     def __getitem__(self, index: int) -> tuple[str, int]:
+        index = check_index(index, len(self))
         return self.texts[index], int(self.labels[index])
 
     def batch(self, indices: torch.Tensor, augment: bool = False, device: torch.device | str | None = None) -> tuple[list[str], torch.Tensor]:

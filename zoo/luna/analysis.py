@@ -236,9 +236,8 @@ def validate(pipeline: NodulePipeline, *, root: str | os.PathLike | None = None,
     ``fold=K``: the official subsets as folds, as the ``luna`` dataset takes them) and
     score it with the LUNA16 rules: detection recall and false positives per scan at ``nodule_threshold``,
     the FROC curve and CPM, and the benign/malignant confusion of the nodules found (shared evaluator)."""
-    from tqdm.auto import tqdm
-
     from zoo.metrics import Evaluator
+    from zoo.progress import progress as progress_bar
 
     dataset = get_dataset("luna", split=split, root=root, **({} if fold is None else {"fold": fold}))
     root_path = Path(dataset.root)
@@ -251,7 +250,7 @@ def validate(pipeline: NodulePipeline, *, root: str | os.PathLike | None = None,
     has_malignancy = annotation_file.name == "annotations_with_malignancy.csv"
     malignancy = Evaluator("classification", 2, class_names=list(MALIGNANCY_NAMES))
     best_all, fp_scores, per_scan = [], [], []
-    for uid, mhd in tqdm(list(dataset.scan_paths.items()), desc="validate", unit="scan", disable=not progress):
+    for uid, mhd in progress_bar(list(dataset.scan_paths.items()), desc="validate", unit="scan", disable=not progress):
         result = pipeline.analyze_scan(mhd)
         nodules = by_series.get(uid, [])
         hit, best = match_detections(result.detections, nodules)

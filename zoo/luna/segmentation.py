@@ -201,10 +201,10 @@ class LunaSegmentationDataset(torch.utils.data.Dataset):
 
     def prepare_cache(self, progress: bool = True) -> int:
         """Build every missing or stale cache entry of this dataset's scans; returns how many were built."""
-        from tqdm.auto import tqdm
+        from zoo.progress import progress as progress_bar
 
         before = self.cache.builds
-        for s in tqdm(range(len(self.series_uids)), desc="luna_seg cache", unit="scan", disable=not progress):
+        for s in progress_bar(range(len(self.series_uids)), desc="luna_seg cache", unit="scan", disable=not progress):
             self._entry(s)
         return self.cache.builds - before
 

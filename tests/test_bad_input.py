@@ -74,6 +74,76 @@ def test_a_run_that_fails_before_its_first_epoch_leaves_no_folder(capsys, tmp_pa
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--init", "mnist_mlp.digits"], "--init mnist_mlp.digits holds weights of model 'mnist_mlp', not 'mnist_cnn'"),
+    (["--init", "mnist_cnn.digits", "-k", "n_feature=6"], "no weight matrix or kernel outside the head of mnist_cnn matches"),
+    (["--init", "mnist_cnn.nothing"], "model 'mnist_cnn' has no weights 'mnist_cnn.nothing'. Available weights: digits"),
+    (["--freeze", "all"], "argument --freeze: invalid choice: 'all'"),
+])
+def test_fine_tuning_from_weights_that_do_not_fit(capsys, tmp_path, extra, message):
+    code, _, err = run_cli(capsys, "train", "mnist_cnn", "--data", "digits", "--quiet", "--out", tmp_path / "run", *extra)
+    assert_one_error_line(code, err, message)
+    assert tree(tmp_path) == set()
+
+
+def test_freeze_backbone_on_a_model_without_a_declared_head(capsys, tmp_path, monkeypatch):
+    from zoo.plugins import get_registry
+
+    monkeypatch.delitem(get_registry().model("mnist_mlp").meta, "head")  # as a plugin's model that declares none
+    code, _, err = run_cli(capsys, *TRAIN, "--out", tmp_path / "run", "--freeze", "backbone")
+    assert_one_error_line(code, err, "--freeze backbone: model 'mnist_mlp' declares no head (meta['head'])")
+    assert tree(tmp_path) == set()
+
+
+def _images(folder: Path, layout: dict[str, bytes | None]) -> Path:
+    """``folder/<name>``: a 6x6 gray PNG for ``None``, these bytes otherwise, an empty folder for a name ending in ``/``."""
+    from PIL import Image
+
+    for name, content in layout.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith("/"):
+            (folder / name).mkdir(exist_ok=True)
+        elif content is None:
+            Image.new("L", (6, 6), 99).save(folder / name)
+        else:
+            (folder / name).write_bytes(content)
+    return folder
+
+
+_TWO_CLASSES = {f"{c}/{i}.png": None for c in "ab" for i in range(3)}
+
+
+@pytest.mark.parametrize("layout, model_args, message", [
+    ({"a/1.png": None, "a/2.png": None}, ["-k", "num_classes=2"], "has one class folder ('a'): a classifier needs at least two"),
+    ({**_TWO_CLASSES, "c/": None}, ["-k", "num_classes=3"], "holds no images: add some or remove the folder"),
+    ({**_TWO_CLASSES, "b/notes.txt": b"x"}, ["-k", "num_classes=2"], "b/notes.txt is not an image (images end in .png"),
+    ({**_TWO_CLASSES, "b/3.png": b"GIF89a broken"}, ["-k", "num_classes=2"], "b/3.png: not an image file PIL can read"),
+    (_TWO_CLASSES, [], "the imagefolder data has 2 classes (a, b), but mnist_cnn is built with num_classes=10: pass -k num_classes=2"),
+])
+def test_bad_image_folders_write_nothing(capsys, tmp_path, layout, model_args, message):
+    root = _images(tmp_path / "images", layout)
+    code, _, err = run_cli(capsys, "train", "mnist_cnn", "--data", "imagefolder", "--root", root, *model_args,
+                           "--out", tmp_path / "run", "--quiet")
+    assert_one_error_line(code, err, message)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("content, data_args, message", [
+    ("message,category\nhi,ham\nho,spam\n", [], "has no column 'text' (its columns: 'message', 'category'); name the right one with -d text_column=NAME"),
+    ("message,category\nhi,ham\nho,spam\n", ["-d", "text_column=message"], "has no column 'label' (its columns: 'message', 'category')"),
+    ("text,label\nhi,ham\nho,ham\n", [], "has one label ('ham'): a classifier needs at least two classes"),
+    ("text,label\nhi,ham\nho,spam\n", ["-d", "text_colum=message"], "dataset 'text_csv' has no argument 'text_colum'"),
+])
+def test_bad_text_files_write_nothing(capsys, tmp_path, content, data_args, message):
+    (tmp_path / "texts.csv").write_text(content)
+    code, _, err = run_cli(capsys, "train", "lstm_sentiment", "--data", "text_csv", "--root", tmp_path / "texts.csv",
+                           "--out", tmp_path / "run", "--quiet", *data_args)
+    assert_one_error_line(code, err, message)
+    assert not (tmp_path / "run").exists()
+    code, _, err = run_cli(capsys, "eval", "lstm_sentiment", "--data", "text_csv", "--root", tmp_path / "texts.csv", *data_args)
+    assert_one_error_line(code, err, message)
+
+
 @pytest.mark.parametrize("damage, message", [
     ({"config.json": b"{not json"}, "config.json is not valid JSON"),
     ({"config.json": b"[1, 2]"}, "is not the run's settings"),
@@ -236,7 +306,7 @@ def test_a_failed_bundle_leaves_no_temporary_file(capsys, tmp_path, monkeypatch)
 
 
 def test_pinning_refuses_a_tag_that_is_a_path(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "export", tmp_path / "run", "--tag", "../../evil", "--manifest", tmp_path / "m.json")
+    code, _, err = run_cli(capsys, "pin", tmp_path / "run", "--tag", "../../evil", "--manifest", tmp_path / "m.json")
     assert_one_error_line(code, err, "is not a plain tag")
     assert tree(tmp_path) == set()
 

@@ -37,9 +37,9 @@ def installed(request):
     reset_registry()
 
 
-def _write_fashion_mnist(root, n_train=96, n_test=32):
-    """A tiny FashionMNIST in its real IDX layout: class c is a bright bar at row 2c."""
-    raw = root / "FashionMNIST" / "raw"
+def _write_kmnist(root, n_train=96, n_test=32):
+    """A tiny Kuzushiji-MNIST in its real IDX layout (torchvision's): class c is a bright bar at row 2c."""
+    raw = root / "KMNIST" / "raw"
     raw.mkdir(parents=True)
     for prefix, n in (("train", n_train), ("t10k", n_test)):
         labels = torch.arange(n, dtype=torch.uint8) % 10
@@ -62,7 +62,7 @@ def test_the_plugin_appears_everywhere(installed, capsys, cached_hub_repo, repo)
     assert "resnet18_cifar" in run(capsys, "list")
     plugins = {p["name"]: p for p in json.loads(run(capsys, "plugins", "--json"))}
     assert plugins["example"]["version"] == "0.1.0" and plugins["example"]["error"] is None
-    assert plugins["example"]["models"] == ["resnet18_cifar"] and plugins["example"]["datasets"] == ["fashion_mnist"]
+    assert plugins["example"]["models"] == ["resnet18_cifar"] and plugins["example"]["datasets"] == ["kmnist"]
     assert plugins["example"]["hooks"] == ["register_models", "register_datasets"]
     assert "Parameters: 11,173,962" in run(capsys, "info", "resnet18_cifar")
 
@@ -73,13 +73,13 @@ def test_the_plugin_appears_everywhere(installed, capsys, cached_hub_repo, repo)
 
 
 def test_the_plugin_trains_evaluates_and_publishes(installed, capsys, tmp_path):
-    root = str(_write_fashion_mnist(tmp_path / "data"))
+    root = str(_write_kmnist(tmp_path / "data"))
     out_dir = tmp_path / "run"
-    run(capsys, "train", "resnet18_cifar", "--data", "fashion_mnist", "--root", root, "-k", "in_channels=1",
+    run(capsys, "train", "resnet18_cifar", "--data", "kmnist", "--root", root, "-k", "in_channels=1",
         "--epochs", "1", "--batch-size", "32", "--out", str(out_dir), "--quiet")
     report = json.loads((out_dir / "report.json").read_text())
     assert report["model"] == "resnet18_cifar" and report["metrics"]["num_samples"] == 32
-    evaluated = json.loads(run(capsys, "eval", "resnet18_cifar", "--data", "fashion_mnist", "--root", root,
+    evaluated = json.loads(run(capsys, "eval", "resnet18_cifar", "--data", "kmnist", "--root", root,
                                "--weights", str(out_dir / "model.safetensors"), "--json"))
     assert evaluated["confusion_matrix"] == report["metrics"]["confusion_matrix"]
     staged = tmp_path / "staged"

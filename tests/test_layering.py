@@ -14,7 +14,7 @@ ZOO = Path(__file__).resolve().parent.parent / "zoo"
 #: Module (or package prefix) -> layer, bottom 0. The longest matching prefix wins.
 LAYERS = {
     "zoo.errors": 0, "zoo.hookspecs": 0, "zoo.files": 0, "zoo.version": 0, "zoo.progress": 0,
-    "zoo.metrics": 1, "zoo.confusion": 1, "zoo.curves": 1, "zoo.inference": 1, "zoo.plots": 1, "zoo.evaluation": 1,
+    "zoo.metrics": 1, "zoo.confusion": 1, "zoo.curves": 1, "zoo.inference": 1, "zoo.plots": 1, "zoo.evaluation": 1, "zoo.preprocess": 1,
     "zoo.download": 2,
     "zoo.weights": 3,
     "zoo.families": 4, "zoo.luna.family": 4,
@@ -24,7 +24,7 @@ LAYERS = {
     "zoo.builder": 8,
     "zoo.plugins": 9,
     "zoo.api": 10,
-    "zoo.train": 11, "zoo.hub": 11, "zoo.pin": 11, "zoo.predict": 11, "zoo.demo": 11,
+    "zoo.train": 11, "zoo.hub": 11, "zoo.pin": 11, "zoo.export": 11, "zoo.predict": 11, "zoo.demo": 11,
     "zoo.luna.analysis": 11, "zoo.luna.commands": 11,
     "zoo.cli": 12, "zoo.__main__": 12, "zoo": 12,
 }

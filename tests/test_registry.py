@@ -57,3 +57,15 @@ def test_listing_does_not_import_the_lazy_factory():
     assert "zoo_module_never_imported" not in sys.modules
     with pytest.raises(ZooError, match=r"hubzoo\[text\]"):
         registry.model("lazy_net").resolve_factory()
+
+
+def test_a_dataset_may_take_its_classes_from_the_data():
+    from zoo.errors import RegistrationError
+    from zoo.registry import make_dataset_spec
+
+    spec = make_dataset_spec("mine", "pkg.mod:factory", task="classification", num_classes=None)
+    assert spec.num_classes is None and spec.class_names is None
+    with pytest.raises(RegistrationError, match="num_classes=None .* with fixed class_names"):
+        make_dataset_spec("mine", "pkg.mod:factory", task="classification", num_classes=None, class_names=("a", "b"))
+    with pytest.raises(RegistrationError, match="num_classes must be a positive int"):
+        make_dataset_spec("mine", "pkg.mod:factory", task="classification", num_classes=0)

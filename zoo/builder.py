@@ -2,6 +2,10 @@
 
 :func:`build_model` calls a spec's builder with the keyword arguments the weights need, then loads the
 weights through ``zoo.weights`` (hash checked, strict state dict) and the model's side files.
+
+Fine-tuning (``zoo train --init W --freeze backbone``) starts here too: :func:`open_weights` resolves
+weights without loading them, :func:`start_from` loads the tensors that match by name and shape,
+:func:`freeze_backbone` leaves only the head (``meta["head"]``) trainable.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import inspect
 import json
 import types
 import typing
+import warnings
+from dataclasses import dataclass
 from typing import Any
 
 from zoo.errors import WeightsError, ZooError
@@ -21,6 +27,8 @@ from zoo.weights import (
     apply_state_dict,
     check_assets,
     fetch_hf,
+    in_modules,
+    load_matching,
     load_state_dict,
     read_metadata,
     resolve_weights,
@@ -28,6 +36,7 @@ from zoo.weights import (
 
 
 _SIMPLE_TYPES = (bool, int, float, str, type(None))
+_UNSET = object()
 
 
 def check_kwargs(factory: Any, kwargs: dict[str, Any], *, what: str, fixed: tuple[str, ...] = ()) -> None:
@@ -99,35 +108,148 @@ def build_model(
     **kwargs: Any,
 ) -> Any:
     """Build the model ``spec`` describes and load ``weights`` into it (see ``zoo.weights`` for what
-    ``weights`` may be). Weights that need particular builder arguments bring them along; passing a
-    different value for one of those is an error."""
+    ``weights`` may be). Weights that need particular builder arguments bring them along.
+
+    Passing another value for one of those (``num_classes=3`` with 10-class weights) loads every tensor
+    whose name and shape still match and leaves the rest as the builder initialised them, with a
+    ``UserWarning`` that lists them; that is allowed only when the rest lies in the model's head
+    (``meta["head"]``), else it is a :class:`WeightsError` (``zoo train --init`` starts from a partial match).
+    """
     if weights is None and pretrained:
         weights = True
     if weights is None or weights is False:
         return _call_factory(spec, kwargs)
+    opened = open_weights(spec, weights, progress=progress, allow_pickle=allow_pickle)
+    if opened.arch not in (None, spec.name):
+        raise WeightsError(f"weights file {opened.label} was saved for model {opened.arch!r}, not {spec.name!r}")
+    changed = {k: v for k, v in kwargs.items() if opened.model_kwargs.get(k, _UNSET) != v}  # unrecorded: the default
+    model = _call_factory(spec, {**opened.model_kwargs, **kwargs})
+    state = opened.state_dict(progress=progress)
+    if not changed:
+        apply_state_dict(model, state, source=opened.label)
+    else:
+        _load_with_new_head(spec, model, state, opened, changed)
+    opened.load_assets(model)
+    return model
+
+
+# ---------------------------------------------------------------------------------- fine-tuning
+
+
+@dataclass(frozen=True)
+class OpenedWeights:
+    """Weights resolved to a registered entry or a local file (an ``hf://`` URI is fetched first), with the
+    model they were saved for (``arch``; ``None`` for a file that does not say) and the builder arguments
+    they were trained with, less the model's ``init_only_kwargs``."""
+
+    resolved: WeightsSpec | LocalWeights
+    label: str
+    arch: str | None
+    model_kwargs: dict[str, Any]
+
+    def state_dict(self, *, progress: bool = True) -> dict[str, Any]:
+        return load_state_dict(self.resolved, progress=progress)
+
+    def load_assets(self, model: Any) -> None:
+        """Give ``model`` the side files that come with these weights (the LSTM's ``tokenizer.json``)."""
+        if not hasattr(model, "load_assets"):
+            return
+        if isinstance(self.resolved, LocalWeights):
+            model.load_assets(self.resolved.path.parent)  # side files saved beside the weights
+        elif self.resolved.assets:
+            model.load_assets(check_assets(self.resolved))  # pinned side files, checked like the weights
+
+
+def open_weights(spec: ModelSpec, weights: Any, *, progress: bool = True, allow_pickle: bool = False) -> OpenedWeights:
+    """Resolve ``weights`` (a tag of ``spec``'s weights, ``True``, a local path or ``hf://``) without loading its tensors."""
     resolved = resolve_weights(spec.name, spec.weights, weights, recipe=spec.meta.get("recipe"), allow_pickle=allow_pickle)
     if isinstance(resolved, HfWeightsURI):
         resolved = LocalWeights(fetch_hf(resolved, progress=progress))
     if isinstance(resolved, WeightsSpec):
-        label, needed = resolved.name, dict(resolved.model_kwargs)
+        label, arch, needed = resolved.name, resolved.arch, dict(resolved.model_kwargs)
     else:  # a local file: hubzoo's own files name their architecture and builder arguments
-        label, needed = str(resolved.path), {}
+        label, arch, needed = str(resolved.path), None, {}
         if resolved.path.suffix == ".safetensors":
             meta = read_metadata(resolved.path)
-            if meta.get("arch", spec.name) != spec.name:
-                raise WeightsError(f"weights file {label} was saved for model {meta['arch']!r}, not {spec.name!r}")
-            needed = json.loads(meta.get("model_kwargs", "{}"))
+            arch, needed = meta.get("arch"), json.loads(meta.get("model_kwargs", "{}"))
     # Builder arguments that only initialise parameters before training (luna_malignancy's init_from: a
     # file on the trainer's machine) are overwritten by the weights, so loading weights never needs them.
-    needed = {k: v for k, v in needed.items() if k not in spec.meta.get("init_only_kwargs", ())}
-    for key, value in needed.items():
-        if key in kwargs and kwargs[key] != value:
-            raise WeightsError(f"weights {label} were trained with {key}={value!r}, but {key}={kwargs[key]!r} was passed")
-    kwargs = {**needed, **kwargs}
-    model = _call_factory(spec, kwargs)
-    apply_state_dict(model, load_state_dict(resolved, progress=progress), source=label)
-    if isinstance(resolved, LocalWeights) and hasattr(model, "load_assets"):
-        model.load_assets(resolved.path.parent)  # side files saved beside the weights, e.g. tokenizer.json
-    elif isinstance(resolved, WeightsSpec) and resolved.assets and hasattr(model, "load_assets"):
-        model.load_assets(check_assets(resolved))  # pinned side files, checked like the weights
-    return model
+    init_only = spec.meta.get("init_only_kwargs", ()) if arch in (None, spec.name) else ()
+    return OpenedWeights(resolved, label, arch, {k: v for k, v in needed.items() if k not in init_only})
+
+
+def head_of(spec: ModelSpec) -> tuple[str, ...]:
+    """The module names of the model's head (``meta["head"]``: a name or a list of names), ``()`` if undeclared."""
+    head = spec.meta.get("head") or ()
+    return (head,) if isinstance(head, str) else tuple(head)
+
+
+def require_head(spec: ModelSpec) -> tuple[str, ...]:
+    """:func:`head_of`, or the error ``--freeze backbone`` gives for a model that declares no head."""
+    head = head_of(spec)
+    if not head:
+        raise ZooError(f"--freeze backbone: model {spec.name!r} declares no head (meta['head']), so hubzoo cannot "
+                       "tell which layers to train; train it whole (--freeze none)")
+    return head
+
+
+def _load_with_new_head(spec: ModelSpec, model: Any, state: dict[str, Any], opened: OpenedWeights, changed: dict[str, Any]) -> None:
+    """``get_model(weights=W, num_classes=3)``: load what matches; only the head may be left re-initialised."""
+    head = head_of(spec)
+    loaded, fresh = load_matching(model, state)
+    unused = [k for k in state if k not in loaded]  # in the file, not in this model (or of another shape)
+    beyond = [k for k in dict.fromkeys(fresh + unused) if not in_modules(k, head)]
+    asked = ", ".join(f"{k}={v!r}" for k, v in changed.items())
+    if beyond:
+        was = ", ".join(f"{k}={opened.model_kwargs[k]!r}" for k in changed if k in opened.model_kwargs)
+        where = f"outside its head {list(head)}" if head else "and the model declares no head (meta['head'])"
+        raise WeightsError(f"weights {opened.label} were trained with {was or 'other builder arguments'}, but {asked} was "
+                           f"passed: {len(beyond)} tensors differ {where}, e.g. {beyond[:4]}. Only the head may differ "
+                           f"when loading weights; to start training from the tensors that match, use: zoo train "
+                           f"{spec.name} --init {opened.label}")
+    if fresh:
+        warnings.warn(f"{spec.name} built with {asked}: loaded {len(loaded)} tensors of {opened.label}; re-initialised "
+                      f"{', '.join(fresh)} (left as the builder initialised them: train them)", UserWarning, stacklevel=4)
+
+
+def start_from(spec: ModelSpec, model: Any, opened: OpenedWeights, *, progress: bool = True) -> dict[str, Any]:
+    """``zoo train --init``: load into ``model`` every tensor of ``opened`` whose name and shape match, and the
+    side files that come with it (the LSTM's vocabulary: its embedding rows belong to it). Returns what was
+    done, for the run's report: ``{"weights", "arch", "loaded", "reinitialised"}``.
+
+    Weights of the same model (or a file that does not name its model) may match in part, but at least one
+    weight matrix or kernel (two or more dimensions) outside the head must match. Weights of another model
+    are used only when they hold this model's whole backbone (``luna_classifier`` -> ``luna_malignancy``),
+    and never give it their head: its classes are the other model's. Anything else is a :class:`WeightsError`.
+    """
+    head = head_of(spec)
+    other = opened.arch not in (None, spec.name)
+    state = opened.state_dict(progress=progress)
+    loaded, fresh = load_matching(model, state, skip=head if other else ())
+    backbone_fresh = [k for k in fresh if not in_modules(k, head)]
+    if other and backbone_fresh:
+        raise WeightsError(f"--init {opened.label} holds weights of model {opened.arch!r}, not {spec.name!r}; another model's "
+                           f"weights are used only when they hold all of {spec.name}'s backbone, but {len(backbone_fresh)} "
+                           f"tensors do not match, e.g. {backbone_fresh[:4]}")
+    if not any(state[k].dim() >= 2 for k in loaded if not in_modules(k, head)):  # biases and counters match by chance
+        raise WeightsError(f"--init {opened.label}: no weight matrix or kernel outside the head of {spec.name} matches these "
+                           f"weights by name and shape (weights of another architecture, or other builder arguments?); "
+                           f"the model has {list(model.state_dict())[:4]}..., the file {list(state)[:4]}...")
+    opened.load_assets(model)
+    return {"weights": opened.label, "arch": opened.arch, "loaded": len(loaded), "reinitialised": fresh}
+
+
+def freeze_backbone(spec: ModelSpec, model: Any) -> list[Any]:
+    """Train only the head (``meta["head"]``): every other parameter gets ``requires_grad=False``. Returns the
+    frozen modules that hold parameters or buffers (BatchNorm among them), which the trainer keeps in eval
+    mode so that their running statistics stay fixed."""
+    head = require_head(spec)
+    modules = dict(model.named_modules())
+    if not any(h in modules for h in head):
+        raise ZooError(f"--freeze backbone: the head {list(head)} that model {spec.name!r} declares is not a module of "
+                       f"{type(model).__name__}")
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(in_modules(name, head))
+    around_head = {name for name in modules for h in head if name == "" or in_modules(h, [name])}  # eval() would reach the head
+    return [m for name, m in modules.items() if not in_modules(name, head) and name not in around_head
+            and (next(m.parameters(recurse=False), None) is not None or next(m.buffers(recurse=False), None) is not None)]

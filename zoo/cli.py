@@ -1,4 +1,4 @@
-"""The ``zoo`` command: list, info, datasets, plugins, train, eval, export, verify, publish, pull,
+"""The ``zoo`` command: list, info, datasets, plugins, train, eval, predict, export, verify, publish, pull,
 bundle, unbundle, cache, data, demo.
 
 Every error that hubzoo raises on purpose is printed as one line on stderr with exit status 2;
@@ -61,7 +61,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         return 0
     for name in names:
         spec = registry.datasets[name]
-        print(f"{name:<16} {spec.task:<20} {spec.num_classes:>4} classes  {spec.description}")
+        classes = spec.num_classes or "any"  # None: the classes come from the user's data
+        print(f"{name:<16} {spec.task:<20} {classes:>4} classes  {spec.description}")
     return 0
 
 
@@ -125,15 +126,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     spec = get_registry().model(args.name)
     data_spec = get_registry().dataset(args.data)
     model = get_model(args.name, weights=args.weights, **dict(args.model_kwargs))
-    dataset = get_dataset(args.data, split=args.split, root=args.root, download=args.download, **dict(args.data_kwargs))
+    dataset = get_dataset(args.data, split=args.split, root=args.root, download=args.download, **_data_kwargs(args))
     if args.weights is None:
         print(f"zoo: warning: evaluating {args.name} with random weights (no --weights given); "
               f"see `zoo info {args.name}` for its trained weights", file=sys.stderr)
-    binary = data_spec.num_classes == 2
+    # The user's own data (imagefolder, text_csv) registers no classes: the dataset names them.
+    class_names = list(data_spec.class_names or getattr(dataset, "class_names", None) or []) or None
+    num_classes = data_spec.num_classes or len(class_names or ())
+    binary = num_classes == 2
     report, evaluator = evaluate(
-        model, dataset, task=spec.task, num_classes=data_spec.num_classes, batch_size=args.batch_size,
+        model, dataset, task=spec.task, num_classes=num_classes or None, batch_size=args.batch_size,
         device=args.device, threshold=args.threshold, progress=not args.json, keep_scores=binary,
-        class_names=list(data_spec.class_names) if data_spec.class_names else None, return_evaluator=True,
+        class_names=class_names, return_evaluator=True,
     )
     if binary and args.target_recall is not None:
         from zoo.curves import threshold_for_recall
@@ -153,6 +157,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for path in plots:
         print(f"plot: {path}")
     return 0
+
+
+def _data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``-d`` options, plus the model's preprocessing (of ``--weights``) for datasets of raw images (``imagefolder``)."""
+    from zoo.api import dataset_preprocessing
+
+    kwargs = dict(args.data_kwargs)
+    if "preprocessing" not in kwargs:
+        prep = dataset_preprocessing(args.data, args.name, args.weights if args.weights is not None else False)
+        kwargs.update({"preprocessing": prep} if prep is not None else {})
+    return kwargs
 
 
 def _eval_plots(args: argparse.Namespace, report: dict, evaluator: Any) -> list[str]:
@@ -176,7 +191,7 @@ def _eval_plots(args: argparse.Namespace, report: dict, evaluator: Any) -> list[
 
         # cmd_eval keeps neither the model nor the data set: build them again for the few samples shown.
         model = get_model(args.name, weights=args.weights, **dict(args.model_kwargs)).eval().to(args.device)
-        dataset = get_dataset(args.data, split=args.split, root=args.root, download=args.download, **dict(args.data_kwargs))
+        dataset = get_dataset(args.data, split=args.split, root=args.root, download=args.download, **_data_kwargs(args))
         picks = torch.linspace(0, len(dataset) - 1, min(4, len(dataset))).round().long()
         inputs, targets = next(iterate_batches(dataset, picks, batch_size=len(picks), device=args.device))
         with torch.inference_mode():
@@ -189,11 +204,53 @@ def _eval_plots(args: argparse.Namespace, report: dict, evaluator: Any) -> list[
     return paths
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+def cmd_predict(args: argparse.Namespace) -> int:
+    """``zoo predict``: a table (or ``--json``) of labels; each unreadable input is one line on stderr, exit 2."""
+    from zoo.evaluation import resolve_device
+    from zoo.predict import Predictor, format_records, read_lines
+
+    resolve_device(args.device)
+    predictor = Predictor.from_name(args.name, args.weights, device=args.device, batch_size=args.batch_size,
+                                    **dict(args.model_kwargs))
+    inputs = list(args.inputs) + (read_lines(args.file, "text" if predictor.kind == "text" else "input") if args.file else [])
+    if not inputs:
+        raise ZooError("nothing to predict: give inputs (image files or folders, texts, .mhd scans) or --file F")
+    records = predictor.predict_records(inputs, top_k=args.top_k, progress=True)
+    for note in dict.fromkeys(f"{r['input']}: {r['note']}" for r in records if r.get("note")):
+        print(f"zoo: warning: {note}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(records, indent=2))
+    else:
+        print(format_records(records))
+    errors = [r["error"] for r in records if r.get("error")]
+    for error in errors:
+        print(f"zoo: error: {error}", file=sys.stderr)
+    return 2 if errors else 0
+
+
+def cmd_pin(args: argparse.Namespace) -> int:
     from zoo.pin import pin_run
 
     spec = pin_run(args.run_dir, tag=args.tag, manifest=args.manifest, default=args.default)
-    print(f"exported {spec.name}: {spec.path} sha256={spec.sha256}\nmanifest: {args.manifest}")
+    print(f"pinned {spec.name}: {spec.path} sha256={spec.sha256}\nmanifest: {args.manifest}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from zoo.export import export_model
+
+    if (Path(args.name) / "report.json").is_file():
+        raise ZooError(f"{args.name} is a run folder: `zoo export` writes ONNX or pt2 files; to pin a run's weights in a "
+                       f"manifest use `zoo pin {args.name} --tag TAG`")
+    result = export_model(args.name, weights=args.weights, format=args.format, out=args.out, opset=args.opset,
+                          atol=args.atol, model_kwargs=dict(args.model_kwargs))
+    if args.weights is None:
+        print(f"zoo: warning: exported {args.name} with its random initialisation (no --weights given)", file=sys.stderr)
+    shapes = ", ".join(f"{k} {v}" for k, v in result.checked_on.items())
+    print(f"wrote {result.path} ({result.format}; dynamic: {'; '.join(result.dynamic)})\n"
+          f"checked against PyTorch on {shapes}: largest absolute difference {result.max_abs_diff:.3g} (tolerance {args.atol:g})")
     return 0
 
 
@@ -274,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_listing_commands(sub)
     _add_train_command(sub)
     _add_eval_command(sub)
+    _add_predict_command(sub)
     _add_weights_commands(sub)
     add_plugin_commands(get_registry(), sub)  # LUNA16's `zoo luna ...`, `zoo cache luna`, `zoo data synth-luna`
     p = sub.add_parser("demo", help="offline end-to-end demo", description="Train mnist_cnn on the bundled digits, "
@@ -363,14 +421,48 @@ def _add_eval_command(sub: Any) -> None:
     p.set_defaults(run=cmd_eval)
 
 
+def _add_predict_command(sub: Any) -> None:
+    p = sub.add_parser("predict", help="label your own images, texts or scans", description="Predict with a classifier: "
+                       "image files and folders (PNG, JPEG, BMP) for vision models, texts for text models, .mhd scans for "
+                       "the LUNA16 models. Labels come from the weights' class names; inputs are converted with the "
+                       "weights' preprocessing. An input that cannot be read is named on stderr, the others are still "
+                       "predicted, and the exit status is 2.")
+    p.add_argument("name", help="registered model name (or arch.tag)")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders, texts, or .mhd scans")
+    p.add_argument("--weights", help="weights tag, .safetensors path or hf:// URI (default: the model's default weights)")
+    p.add_argument("--file", metavar="F", help="read more inputs from F, one per line (UTF-8 text)")
+    p.add_argument("--top-k", type=int, metavar="K", help="also list the K most probable labels")
+    p.add_argument("--batch-size", type=int, default=64, help="default 64")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    p.add_argument("--json", action="store_true", help="print a JSON list, one object per input: input, label, probability "
+                   "(of that label), top_k when asked")
+    _add_model_kwargs(p)
+    p.set_defaults(run=cmd_predict)
+    p.__class__ = _InputsAfterOptionsParser  # `zoo predict NAME --weights W A.png B.png`
+
+
 def _add_weights_commands(sub: Any) -> None:
-    """Pinning, checking, publishing and moving weights: export, verify, publish, pull, bundle, unbundle."""
-    p = sub.add_parser("export", help="add a run's weights to a manifest", description="Copy a finished run's weights "
-                       "next to a weights manifest and pin them there (sha256, metrics, training command).")
+    """Pinning, exporting, checking, publishing and moving weights: pin, export, verify, publish, pull, bundle, unbundle."""
+    p = sub.add_parser("pin", help="pin a run's weights in a manifest", description="Copy a finished run's weights "
+                       "next to a weights manifest and pin them there (sha256, metrics, preprocessing, training command).")
     p.add_argument("run_dir")
     p.add_argument("--tag", required=True, help="weights tag, named for the data they were trained on (e.g. digits)")
     p.add_argument("--manifest", default="weights/manifest.json", help="default weights/manifest.json")
     p.add_argument("--default", action="store_true", help="make these the model's default (pretrained=True) weights")
+    p.set_defaults(run=cmd_pin)
+
+    p = sub.add_parser("export", help="export a model to ONNX or torch.export (pt2), parity checked",
+                       description="Export a model for deployment: ONNX (dynamo exporter, run with ONNX Runtime) or pt2 "
+                       "(torch.export, for AOTInductor). The batch dimension is dynamic. The file is loaded back and run on "
+                       "another batch size; if it differs from PyTorch by more than --atol it is removed and the command "
+                       "fails. ONNX files carry the class names and the preprocessing in their metadata_props.")
+    p.add_argument("name", help="registered model name")
+    p.add_argument("--weights", help="weights tag, .safetensors path or hf:// URI (default: random initialisation, said)")
+    p.add_argument("--format", choices=("onnx", "pt2"), default="onnx", help="default onnx")
+    p.add_argument("--out", help="the file to write (default NAME[.TAG].onnx or .pt2 here)")
+    p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    p.add_argument("--atol", type=float, default=1e-4, help="largest absolute difference allowed (default 1e-4, float32)")
+    _add_model_kwargs(p)
     p.set_defaults(run=cmd_export)
 
     p = sub.add_parser("verify", help="check the sha256 of registered weights", description="Load every registered "
@@ -449,6 +541,22 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise ZooError(f"{message} (see `{self.prog} --help`)")
+
+
+class _InputsAfterOptionsParser(_Parser):
+    """A sub-command parser whose positionals may also follow its options (``zoo predict NAME --weights W A.png``):
+    plain argparse gives a ``nargs="*"`` positional only the words before the first option."""
+
+    _intermixing = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self._intermixing:  # parse_known_intermixed_args calls back here, twice
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ def register_models(register):
 
 @hookspec
 def register_datasets(register):
-    """Register datasets: ``register(name, factory, *, task, num_classes, description="", class_names=None)``."""
+    """Register datasets: ``register(name, factory, *, task, num_classes, description="", class_names=None)``
+    (``num_classes=None``: the classes come from the data, as the dataset's ``class_names``)."""
 
 
 @hookspec

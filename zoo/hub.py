@@ -48,14 +48,16 @@ def check_repo_id(repo_id: str) -> str:
 # ------------------------------------------------------------------------------------- publishing
 
 
-def _weights_record(name: str, weights: Any) -> tuple[Path, dict[str, Any], dict[str, Any], dict[str, Any], str]:
-    """``(file, model_kwargs, metrics, training, dataset)`` for a registered tag or a run's weights file."""
+def _weights_record(name: str, weights: Any) -> tuple[Path, dict[str, Any], dict[str, Any], dict[str, Any], str, dict[str, Any]]:
+    """``(file, model_kwargs, metrics, training, dataset, extra)`` for a registered tag or a run's weights file;
+    ``extra`` holds the weights' ``preprocessing`` and ``class_names`` (``None`` when they do not say)."""
     spec = get_registry().model(name)
     resolved = resolve_weights(name, spec.weights, weights)
     if isinstance(resolved, WeightsSpec):
         if not resolved.path.is_file():
             raise ZooError(f"weights {resolved.name}: {resolved.path} is not on this machine")
-        return resolved.path, dict(resolved.model_kwargs), dict(resolved.metrics), dict(resolved.training), resolved.dataset
+        extra = {"preprocessing": resolved.preprocessing, "class_names": resolved.class_names}
+        return resolved.path, dict(resolved.model_kwargs), dict(resolved.metrics), dict(resolved.training), resolved.dataset, extra
     if not isinstance(resolved, LocalWeights):
         raise ZooError("publish takes a registered weights tag or a local .safetensors file, not an hf:// URI")
     get_model(name, weights=str(resolved.path))  # weights for another architecture fail here, with the reason
@@ -69,13 +71,14 @@ def _weights_record(name: str, weights: Any) -> tuple[Path, dict[str, Any], dict
     if report.get("model") != name:
         raise ZooError(f"{resolved.path} was trained for {report.get('model')!r}, not {name!r}")
     metrics, training = runs.manifest_metrics(report), runs.manifest_training(report)
-    return resolved.path, dict(report.get("model_kwargs", {})), metrics, training, report["dataset"]
+    extra = {"preprocessing": report.get("preprocessing"), "class_names": report.get("class_names")}
+    return resolved.path, dict(report.get("model_kwargs", {})), metrics, training, report["dataset"], extra
 
 
 def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None = None) -> Path:
     """Write the folder :func:`publish` uploads into ``out_dir`` and return it (see the module doc)."""
     spec = get_registry().model(name)
-    weights_file, model_kwargs, metrics, training, dataset = _weights_record(name, weights)
+    weights_file, model_kwargs, metrics, training, dataset, extra = _weights_record(name, weights)
     numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "split"}
     if not numbers:
         raise ZooError(f"refusing to publish {name}: its weights have no evaluator metrics")
@@ -83,7 +86,8 @@ def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None =
         raise ZooError(f"refusing to publish {name}: its weights have no training command")
     model = get_model(name, weights=weights)  # registered weights bring their pinned side files
     data_spec = get_registry().datasets.get(dataset)
-    class_names = list(data_spec.class_names) if data_spec and data_spec.class_names else None
+    class_names = list(extra["class_names"] or (data_spec.class_names if data_spec else None) or []) or None
+    preprocessing = extra["preprocessing"] or spec.meta.get("preprocessing")  # the weights' own, else the model's
 
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -96,17 +100,19 @@ def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None =
         **model_kwargs,  # top level: what PyTorchModelHubMixin-style loaders pass to the model's __init__
         "zoo": {"model": name, "model_kwargs": model_kwargs, "task": spec.task, "dataset": dataset,
                 "class_names": class_names, "input": spec.meta.get("input"), "output": spec.meta.get("output"),
-                "preprocessing": spec.meta.get("preprocessing"), "sha256": sha256_file(out / "model.safetensors"),
+                "preprocessing": preprocessing, "sha256": sha256_file(out / "model.safetensors"),
                 "library": "hubzoo", "load": f'zoo.get_model("{name}", weights="hf://{repo_id or "ORG/NAME"}/model.safetensors@REVISION")'},
     }
     atomic_write_bytes(out / "config.json", (json.dumps(config, indent=2) + "\n").encode())
-    atomic_write_bytes(out / "README.md", model_card(spec, repo_id or f"hubzoo/{name}", dataset, metrics, training).encode())
+    atomic_write_bytes(out / "README.md", model_card(spec, repo_id or f"hubzoo/{name}", dataset, metrics, training,
+                                                            preprocessing=preprocessing).encode())
     return out
 
 
-def model_card(spec: Any, repo_id: str, dataset: str, metrics: dict[str, Any], training: dict[str, Any]) -> str:
+def model_card(spec: Any, repo_id: str, dataset: str, metrics: dict[str, Any], training: dict[str, Any], *,
+               preprocessing: dict[str, Any] | None = None) -> str:
     """A README.md with ``model-index`` front matter (``huggingface_hub.ModelCardData``) and a body
-    that says what the model is, the data, the command and the metrics."""
+    that says what the model is, its input preprocessing, the data, the command and the metrics."""
     huggingface_hub()
     from huggingface_hub import EvalResult, ModelCardData
 
@@ -121,9 +127,12 @@ def model_card(spec: Any, repo_id: str, dataset: str, metrics: dict[str, Any], t
     data = ModelCardData(library_name="hubzoo", tags=["hubzoo", "pytorch", spec.name, _HUB_TASK.get(spec.task, spec.task)],
                          model_name=repo_id.split("/")[-1], eval_results=results)
     rows = "\n".join(f"| {r.metric_type} | {r.metric_value:.4f} |" for r in results)
+    prep = (f"- Preprocessing: {preprocessing['channels']} channel(s), resized to {preprocessing['size'][0]}x{preprocessing['size'][1]} "
+            f"({preprocessing.get('resize', 'bilinear')}), pixel values / 255 normalised with mean {preprocessing['mean']} and std "
+            f"{preprocessing['std']} (`zoo.get_preprocess`)\n") if preprocessing else ""
     return (
         f"---\n{data.to_yaml()}\n---\n\n# {spec.name}\n\n{spec.description}\n\n"
-        f"- Input: {spec.meta.get('input', 'see the model docstring')}\n- Output: {spec.meta.get('output', '-')}\n"
+        f"- Input: {spec.meta.get('input', 'see the model docstring')}\n- Output: {spec.meta.get('output', '-')}\n{prep}"
         f"- Trained on: `{dataset}`\n- Training command: `{training['command']}`\n\n"
         f"## Metrics ({split} split, hubzoo's shared evaluator)\n\n| metric | value |\n|---|---:|\n{rows}\n\n"
         "## Use\n\n```python\nimport zoo\n"

@@ -1,4 +1,4 @@
-"""Pinning a finished run's weights in a weights manifest (``zoo export RUN --tag TAG``).
+"""Pinning a finished run's weights in a weights manifest (``zoo pin RUN --tag TAG``).
 
 The run folder (``zoo.runs``) has the weights, their sha256 and the evaluator's test report; pinning
 copies the weights beside the manifest as ``ARCH.TAG.safetensors`` and writes the entry that makes
@@ -7,13 +7,14 @@ them ``weights="TAG"`` for everyone who uses the manifest.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
 from pathlib import Path
 
 from zoo import runs
-from zoo.api import get_model
+from zoo.api import get_dataset, get_model
 from zoo.errors import ZooError
 from zoo.files import current_umask, sha256_file
 from zoo.plugins import get_registry
@@ -45,13 +46,30 @@ def pin_run(run_dir: str | Path, *, tag: str, manifest: str | Path, default: boo
         num_params=sum(p.numel() for p in model.parameters()), dataset=report["dataset"],
         metrics=runs.manifest_metrics(report), training=runs.manifest_training(report),
         model_kwargs={k: v for k, v in report["model_kwargs"].items() if k not in init_only},
-        class_names=tuple(report["class_names"] or ()) or None, default=default, assets=assets, base_dir=str(manifest.parent),
+        class_names=tuple(report["class_names"] or ()) or None, default=default, assets=assets,
+        preprocessing=_run_preprocessing(run_dir, report), base_dir=str(manifest.parent),
     )
     tmp = spec.path.with_name(f".{spec.path.name}.tmp")
     shutil.copyfile(weights_file, tmp)
     tmp.replace(spec.path)
     write_manifest_entry(manifest, spec)
     return spec
+
+
+def _run_preprocessing(run_dir: Path, report: dict) -> dict | None:
+    """The input preprocessing the run's train set declared (``report.json``); for runs from before reports
+    recorded it, asked of the run's data set again (its settings are in ``config.json``), else ``None``."""
+    if "preprocessing" in report:
+        return report["preprocessing"]
+    try:
+        config = json.loads((run_dir / runs.CONFIG).read_text())
+        if get_registry().dataset(config["data"]).meta.get("extra"):  # CT scans, texts: no images, and slow to build
+            return None
+        dataset = get_dataset(config["data"], split="test", root=config.get("root"), **config.get("data_kwargs", {}))
+    except (ZooError, OSError, ValueError, KeyError, TypeError):
+        return None
+    prep = getattr(dataset, "preprocessing", None)
+    return prep.to_dict() if prep is not None else None
 
 
 def _pin_assets(model, folder: Path, name: str) -> dict[str, str]:

@@ -36,6 +36,7 @@ BUILTIN_PLUGINS = (
     "zoo.families.mnist",  # mnist_cnn, mnist_mlp; digits, mnist
     "zoo.families.cifar",  # vgg16_cifar, dsconv_net, cifar_net; cifar10
     "zoo.families.text",  # lstm_sentiment, bert/bart classifiers; text datasets
+    "zoo.families.user",  # the user's own data: imagefolder, text_csv
     "zoo.luna.family",  # LUNA16 models and datasets
     "zoo.luna.commands",  # `zoo luna ...`, `zoo cache luna`, `zoo data synth-luna`
 )

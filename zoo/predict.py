@@ -1,32 +1,50 @@
-"""Predicting labels for raw texts: :class:`TextPredictor` bundles a text model, its tokenizer and its labels.
+"""Predicting labels for raw inputs: one :class:`Predictor` for every task (``zoo predict`` is a thin layer over it).
 
-    from zoo.predict import TextPredictor
-    predictor = TextPredictor.from_weights("runs/lstm_sentiment-reviews/model.safetensors")
-    predictor.predict_sentiment("This film is terrible!")      # ('neg', 0.887...): label, its probability
-    predictor.predict(["Loved it.", "A waste of two hours."])   # [('pos', ...), ('neg', ...)], input order
+    from zoo.predict import Predictor
+    p = Predictor.from_name("mnist_cnn", weights="digits")     # a tag, a .safetensors path, hf://...; default weights if None
+    p.predict(["digit.png", "photos/"])                        # [('7', 0.998...), ...]: label and its probability, input order
+    p.predict_records(["photos/"], top_k=3)                    # what `zoo predict --json` prints, one dict per input
+    Predictor.from_name("lstm_sentiment").predict(["Loved it."])
+    Predictor.from_name("luna_classifier").predict_records(["scan.mhd"])   # the LUNA16 pipeline, one record per detection
 
-It works with any model that has the text side of the trainer protocol, ``tokenize(texts)`` (token ids
-per text) and ``collate(encoded, pad_to=None)`` (the padded forward arguments, a tuple or a dict):
-``lstm_sentiment``, ``bert_classifier`` and ``bart_classifier``. ``predict`` tokenizes every text once,
-sorts the texts by length, cuts batches of similar length and pads each batch only to its own longest
-text (dynamic padding), then puts the results back in input order; ``padding="max", sort=False`` is
-the naive way (every text padded to the longest of all, in input order), kept for the benchmark.
+What each model takes:
+
+* **vision classifiers**: image files (PNG, JPEG, BMP, ...), folders of them (searched recursively, sorted), PIL
+  images, numpy arrays or uint8 tensors; each goes through the weights' :class:`~zoo.preprocess.Preprocessing`
+  (colour/grayscale conversion, resize, the training normalisation), in batches of ``batch_size``;
+* **text classifiers** (``tokenize(texts)`` and ``collate(encoded, pad_to=None)``: ``lstm_sentiment``,
+  ``bert_classifier``, ``bart_classifier``): strings. :meth:`Predictor.predict_proba` tokenizes every text once,
+  sorts the texts by length, cuts batches of similar length and pads each batch only to its own longest text
+  (dynamic padding), then puts the results back in input order; ``padding="max", sort=False`` is the naive way,
+  kept for the benchmark;
+* **models with their own pipeline**: a registration may name a ``"module:function"`` in ``meta["predict_inputs"]``
+  that takes the raw inputs instead (the LUNA16 models: ``.mhd`` scans through ``zoo.luna.analysis.predict_scans``).
+
+Labels come from the weights: the manifest entry's ``class_names``, else the file's metadata or the run's
+``report.json``, else the data set the weights were trained on (``zoo.api.describe_weights``).
+:class:`TextPredictor` is the text case under its former name, with the course's ``predict_sentiment``.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import operator
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
-from zoo.datasets.text import check_texts
+from zoo.api import describe_weights, get_model
 from zoo.errors import DataError, ZooError
+from zoo.families.text import check_texts
+from zoo.preprocess import IMAGE_SUFFIXES, Preprocessing
 
-__all__ = ["TextPredictor"]
+__all__ = ["Predictor", "TextPredictor", "image_inputs", "read_lines", "format_records"]
+
+#: Inputs from which a progress bar is shown (when asked): fewer take a second or two.
+_LONG = 1000
 
 
 def _length(item: Any) -> int:
@@ -50,23 +68,261 @@ def _check_batch_size(batch_size: Any) -> int:
     return value
 
 
-class TextPredictor:
-    """A text classifier ready to label raw strings.
+def _is_text_model(model: Any) -> bool:
+    return hasattr(model, "tokenize") and hasattr(model, "collate")
 
-    ``model`` needs ``tokenize`` and ``collate`` (see the module docstring); ``class_names`` default to
-    the model's; ``batch_size`` is the default of :meth:`predict`. The model is put in eval mode on ``device``.
+
+def image_inputs(inputs: Sequence[Any]) -> list[tuple[str, Any, str | None]]:
+    """``(name, image, error)`` per image: a folder becomes its image files (recursively, sorted; an error when it
+    has none), a path stays itself (read later), anything else (PIL image, array, tensor) is named ``#i``."""
+    found: list[tuple[str, Any, str | None]] = []
+    for i, item in enumerate(inputs):
+        if not isinstance(item, (str, os.PathLike)):
+            found.append((f"#{i}", item, None))
+            continue
+        path = os.fspath(item)
+        if os.path.isdir(path):
+            files = sorted(os.path.join(folder, name) for folder, _, names in os.walk(path) for name in names
+                           if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES)
+            found += [(f, f, None) for f in files] or [(path, None, f"{path}: no image files in this folder "
+                                                                    f"({', '.join(IMAGE_SUFFIXES[:4])}, ...)")]
+        else:
+            found.append((path, path, None))
+    return found
+
+
+def read_lines(path: str | os.PathLike, what: str = "text") -> list[str]:
+    """The non-blank lines of a UTF-8 text file (``zoo predict --file``); a file of bytes is a one-line ``DataError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"--file {path}: no such file")
+    data = path.read_bytes()
+    if b"\0" in data:
+        raise DataError(f"--file {path} is not a text file (it holds NUL bytes): give a UTF-8 file with one {what} per line")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"--file {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start}): "
+                        f"give a UTF-8 file with one {what} per line") from None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"--file {path} holds no {what} (only blank lines)")
+    return lines
+
+
+class Predictor:
+    """A classifier ready to label raw inputs (see the module docstring for what each kind of model takes).
+
+    ``model``: a vision classifier (then ``preprocessing``, a :class:`~zoo.preprocess.Preprocessing` or its dict,
+    is required) or a text classifier. ``class_names`` default to the model's; ``batch_size`` is the default of
+    the ``predict*`` methods. The model is put in eval mode on ``device`` (and, for images, in the channels-last
+    memory format, which makes batched convolutions several times faster on CPUs). Instead of a model,
+    ``pipeline`` may be a function that takes the raw inputs itself (``predict_inputs`` in a model's meta, see
+    ``docs/plugins.md``). :meth:`from_name` builds all of it from a registered name and its weights.
     """
+
+    def __init__(self, model: torch.nn.Module | None = None, *, preprocessing: Preprocessing | dict | None = None,
+                 class_names: Sequence[str] | None = None, device: str | torch.device = "cpu", batch_size: int = 64,
+                 pipeline: Callable[..., list[dict[str, Any]]] | None = None) -> None:
+        self.batch_size = _check_batch_size(batch_size)
+        self.device = torch.device(device)
+        self._pipeline = pipeline
+        if pipeline is not None:
+            self.kind, self.model, self.preprocessing, self.class_names = "pipeline", None, None, tuple(class_names or ())
+            return
+        self.kind = "text" if _is_text_model(model) else "image"
+        if isinstance(preprocessing, dict):
+            preprocessing = Preprocessing.from_dict(preprocessing)
+        if self.kind == "image" and preprocessing is None:
+            raise ZooError(f"{type(model).__name__} takes no texts, so {type(self).__name__} needs its image preprocessing "
+                           "(zoo.get_preprocess(NAME), or Predictor.from_name)")
+        self.preprocessing = preprocessing
+        self.model = model.eval().to(self.device)
+        if self.kind == "image":  # channels-last convolutions: about 3x faster batches on CPUs (see bench_predict.py)
+            self.model.to(memory_format=torch.channels_last)
+        self.class_names = tuple(class_names or getattr(model, "class_names", ()) or ())
+        if not self.class_names:
+            raise ZooError(f"{type(self).__name__} needs class_names (the model has none)")
+
+    @classmethod
+    def from_name(cls, name: str, weights: Any = None, *, device: str | torch.device = "cpu", batch_size: int = 64,
+                  **model_kwargs: Any) -> "Predictor":
+        """The registered model ``name`` (or ``arch.tag``, or a hubzoo ``.safetensors`` path) with ``weights``
+        (``None``: its default weights), their preprocessing and class names."""
+        from zoo.plugins import get_registry
+
+        facts = describe_weights(name, weights)
+        spec = get_registry().model(facts["model"])
+        if facts["weights"] is None:
+            raise ZooError(f"model {spec.name!r} has no trained weights to predict with: pass weights (a tag, a .safetensors "
+                           f"file or hf://...); `zoo info {spec.name}` lists its weights, `zoo train {spec.name}` makes some")
+        if spec.meta.get("predict_inputs"):  # the model's own pipeline takes the raw inputs (LUNA16: .mhd scans)
+            module, _, function = spec.meta["predict_inputs"].partition(":")
+            run = getattr(importlib.import_module(module), function)
+            return cls(pipeline=lambda inputs, **kw: run(spec.name, facts["weights"], inputs, device=device, **kw),
+                       class_names=facts["class_names"], device=device, batch_size=batch_size)
+        if spec.task not in ("classification", "text-classification"):
+            raise ZooError(f"model {spec.name!r} is a {spec.task} model; Predictor labels inputs with classifiers")
+        model = get_model(spec.name, weights=facts["weights"], **model_kwargs)
+        return cls(model, preprocessing=None if _is_text_model(model) else facts["preprocessing"] or _no_preprocessing(spec),
+                   class_names=facts["class_names"], device=device, batch_size=batch_size)
+
+    # ------------------------------------------------------------------ probabilities
+    def predict_proba(self, inputs: Sequence[Any], *, batch_size: int | None = None, sort: bool = True,
+                      padding: str = "dynamic") -> torch.Tensor:
+        """Class probabilities ``float32 [N, num_classes]`` for ``inputs`` (images or texts), in input order.
+
+        Images: paths, PIL images, arrays, tensors (a folder is expanded); an unreadable one is a ``DataError``.
+        Texts: ``sort`` batches texts of similar length together; ``padding`` ``"dynamic"`` pads each batch to
+        its longest text, ``"max"`` every batch to the longest text of all.
+        """
+        batch_size = self.batch_size if batch_size is None else _check_batch_size(batch_size)
+        if self.kind == "pipeline":
+            raise ZooError("this model's inputs go through its own pipeline: use predict_records()")
+        if self.kind == "text":
+            return self._text_proba(inputs, batch_size, sort, padding)
+        images = []
+        for name, image, error in image_inputs(inputs):
+            if error:
+                raise DataError(error)
+            images.append(image)
+        if not images:
+            raise DataError("expected at least one image, got none")
+        return torch.cat([self._image_proba([self.preprocessing.to_uint8(x) for x in images[i : i + batch_size]])
+                          for i in range(0, len(images), batch_size)])
+
+    def _image_proba(self, pixels: list[torch.Tensor]) -> torch.Tensor:
+        """``uint8 [C, H, W]`` images of the preprocessing's shape -> probabilities ``[B, num_classes]``."""
+        batch = self.preprocessing.normalize(torch.stack(pixels).to(self.device)).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            logits = self.model(batch)
+        return self._softmax(logits, len(pixels))
+
+    def _text_proba(self, texts: Sequence[str], batch_size: int, sort: bool, padding: str) -> torch.Tensor:
+        if padding not in ("dynamic", "max"):
+            raise ZooError(f"padding must be 'dynamic' or 'max', got {padding!r}")
+        encoded = self.model.tokenize(check_texts(texts))
+        order = sorted(range(len(encoded)), key=lambda i: _length(encoded[i]), reverse=True) if sort else list(range(len(encoded)))
+        pad_to = max(_width(e) for e in encoded) if padding == "max" else None
+        probs = torch.empty(len(encoded), len(self.class_names))
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                inputs = self.model.collate([encoded[i] for i in chunk], pad_to=pad_to)
+                logits = self._forward(inputs)
+                probs[chunk] = self._softmax(logits, len(chunk))
+        return probs
+
+    def _forward(self, inputs: Any) -> torch.Tensor:
+        if isinstance(inputs, dict):
+            return self.model(**{k: v.to(self.device) for k, v in inputs.items()})
+        return self.model(*(v.to(self.device) for v in inputs))
+
+    def _softmax(self, logits: torch.Tensor, rows: int) -> torch.Tensor:
+        if logits.shape != (rows, len(self.class_names)):
+            raise ZooError(f"the model returned {list(logits.shape)}, expected [{rows}, {len(self.class_names)}] "
+                           f"(one logit per class of {list(self.class_names)})")
+        return torch.softmax(logits.float(), dim=-1).cpu()
+
+    # ------------------------------------------------------------------ labels
+    def predict(self, inputs: Sequence[Any], **kwargs: Any) -> list[tuple[str, float]]:
+        """``[(label, probability of that label), ...]`` for ``inputs``, in input order (options as :meth:`predict_proba`)."""
+        probs = self.predict_proba(inputs, **kwargs)
+        best = probs.argmax(dim=1)
+        return [(self.class_names[c], float(probs[i, c])) for i, c in enumerate(best.tolist())]
+
+    def predict_records(self, inputs: Sequence[Any], *, top_k: int | None = None, batch_size: int | None = None,
+                        progress: bool = False) -> list[dict[str, Any]]:
+        """One JSON-able record per input (per detection for pipelines), as ``zoo predict --json`` prints them:
+        ``input``, ``label``, ``probability`` (of that label) and, with ``top_k``, ``top_k`` (the ``k`` most
+        probable ``{"label", "probability"}``). An input that cannot be read gets ``error`` (and ``None`` label
+        and probability) instead; the others are still predicted."""
+        batch_size = self.batch_size if batch_size is None else _check_batch_size(batch_size)
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise ZooError(f"top_k must be an integer of at least 1, got {top_k!r}")
+        if self._pipeline is not None:
+            records = self._pipeline(inputs, batch_size=batch_size, top_k=top_k, progress=progress)
+            return [{"label": None, "probability": None, **r} if "error" in r else r for r in records]
+        if self.kind == "text":
+            return self._text_records(inputs, top_k, batch_size)
+        return self._image_records(inputs, top_k, batch_size, progress)
+
+    def _record(self, name: str, probs: torch.Tensor, top_k: int | None) -> dict[str, Any]:
+        best = int(probs.argmax())
+        record = {"input": name, "label": self.class_names[best], "probability": float(probs[best])}
+        if top_k:
+            values, indices = probs.topk(min(top_k, len(self.class_names)))
+            record["top_k"] = [{"label": self.class_names[i], "probability": float(v)} for v, i in zip(values.tolist(), indices.tolist())]
+        return record
+
+    def _text_records(self, texts: Sequence[Any], top_k: int | None, batch_size: int) -> list[dict[str, Any]]:
+        records: list[dict[str, Any] | None] = []
+        good: list[tuple[int, str]] = []
+        for i, text in enumerate(check_texts(texts) if isinstance(texts, (str, bytes)) else texts):
+            try:
+                good.append((i, check_texts([text])[0]))
+                records.append(None)
+            except DataError as exc:
+                records.append({"input": repr(text)[:80], "label": None, "probability": None,
+                                "error": str(exc).replace("text #0", f"text #{i}")})
+        if good:
+            probs = self._text_proba([t for _, t in good], batch_size, True, "dynamic")
+            for (i, text), row in zip(good, probs):
+                records[i] = self._record(text, row, top_k)
+        return records
+
+    def _image_records(self, inputs: Sequence[Any], top_k: int | None, batch_size: int, progress: bool) -> list[dict[str, Any]]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from zoo.progress import progress as progress_bar
+
+        items = image_inputs(inputs)
+        records: list[dict[str, Any]] = [{"input": name, "label": None, "probability": None, "error": error}
+                                         for name, _, error in items]
+
+        def load(batch: range) -> list[tuple[int, torch.Tensor]]:
+            """The batch's readable images as uint8 (an unreadable one gets its error in its record)."""
+            loaded = []
+            for i in batch:
+                if records[i]["error"] is None:
+                    try:
+                        loaded.append((i, self.preprocessing.to_uint8(items[i][1])))
+                    except DataError as exc:
+                        records[i]["error"] = str(exc)
+            return loaded
+
+        batches = [range(s, min(s + batch_size, len(items))) for s in range(0, len(items), batch_size)]
+        bar = progress_bar(total=len(items), desc="predict", unit="image", disable=not progress or len(items) < max(batch_size + 1, _LONG))
+        # One thread reads the next batch while the model runs on this one (the convolutions release the GIL).
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            pending = reader.submit(load, batches[0]) if batches else None
+            for k, batch in enumerate(batches):
+                loaded = pending.result()
+                if k + 1 < len(batches):
+                    pending = reader.submit(load, batches[k + 1])
+                if loaded:
+                    probs = self._image_proba([pixels for _, pixels in loaded])
+                    for (i, _), row in zip(loaded, probs):
+                        records[i] = self._record(items[i][0], row, top_k)
+                bar.update(len(batch))
+        bar.close()
+        return [r if r.get("error") is not None else {k: v for k, v in r.items() if k != "error"} for r in records]
+
+
+def _no_preprocessing(spec: Any) -> None:
+    raise ZooError(f"model {spec.name!r} declares no image preprocessing and its weights carry none; build the model "
+                   "yourself and pass Predictor(model, preprocessing=zoo.preprocess.Preprocessing(...))")
+
+
+class TextPredictor(Predictor):
+    """:class:`Predictor` for a text classifier (``model`` needs ``tokenize`` and ``collate``), with the course's
+    :meth:`predict_sentiment` and :meth:`from_weights` for a run's ``model.safetensors``."""
 
     def __init__(self, model: torch.nn.Module, *, class_names: Sequence[str] | None = None,
                  device: str | torch.device = "cpu", batch_size: int = 32) -> None:
-        if not (hasattr(model, "tokenize") and hasattr(model, "collate")):
+        if not _is_text_model(model):
             raise ZooError(f"{type(model).__name__} is not a text model: it has no tokenize()/collate()")
-        self.batch_size = _check_batch_size(batch_size)
-        self.model = model.eval().to(device)
-        self.device = torch.device(device)
-        self.class_names = tuple(class_names or getattr(model, "class_names", ()) or ())
-        if not self.class_names:
-            raise ZooError("TextPredictor needs class_names (the model has none)")
+        super().__init__(model, class_names=class_names, device=device, batch_size=batch_size)
 
     @property
     def tokenizer(self) -> Any:
@@ -76,7 +332,6 @@ class TextPredictor:
     def from_weights(cls, weights: str | os.PathLike, *, assets: str | os.PathLike | None = None, **kwargs: Any) -> "TextPredictor":
         """Load a hubzoo ``.safetensors`` file (the model and builder arguments are read from it) and the
         side files saved beside it by training (``tokenizer.json`` for the LSTM), or in ``assets``."""
-        from zoo.api import get_model
         from zoo.weights import read_metadata
 
         path = Path(weights)
@@ -87,49 +342,40 @@ class TextPredictor:
         model = get_model(meta["arch"], weights=str(path))
         if hasattr(model, "load_assets"):
             model.load_assets(assets if assets is not None else path.parent)
-        names = None
+        names = json.loads(meta["class_names"]) if "class_names" in meta else None
         report = path.parent / "report.json"
-        if report.is_file():
+        if names is None and report.is_file():
             names = json.loads(report.read_text()).get("class_names")
         return cls(model, class_names=names, **kwargs)
-
-    def predict_proba(self, texts: Sequence[str], *, batch_size: int | None = None, sort: bool = True,
-                      padding: str = "dynamic") -> torch.Tensor:
-        """Class probabilities ``float32 [N, num_classes]`` for ``texts``, in input order.
-
-        ``sort``: batch texts of similar length together; ``padding``: ``"dynamic"`` pads each batch to
-        its longest text, ``"max"`` pads every batch to the longest text of all.
-        """
-        if padding not in ("dynamic", "max"):
-            raise ZooError(f"padding must be 'dynamic' or 'max', got {padding!r}")
-        batch_size = self.batch_size if batch_size is None else _check_batch_size(batch_size)
-        encoded = self.model.tokenize(check_texts(texts))
-        order = sorted(range(len(encoded)), key=lambda i: _length(encoded[i]), reverse=True) if sort else list(range(len(encoded)))
-        pad_to = max(_width(e) for e in encoded) if padding == "max" else None
-        probs = torch.empty(len(encoded), len(self.class_names))
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
-                inputs = self.model.collate([encoded[i] for i in chunk], pad_to=pad_to)
-                logits = self._forward(inputs)
-                if logits.shape != (len(chunk), len(self.class_names)):
-                    raise ZooError(f"the model returned {list(logits.shape)}, expected [{len(chunk)}, {len(self.class_names)}]")
-                probs[chunk] = torch.softmax(logits.float(), dim=-1).cpu()
-        return probs
-
-    def _forward(self, inputs: Any) -> torch.Tensor:
-        if isinstance(inputs, dict):
-            return self.model(**{k: v.to(self.device) for k, v in inputs.items()})
-        return self.model(*(v.to(self.device) for v in inputs))
-
-    def predict(self, texts: Sequence[str], **kwargs: Any) -> list[tuple[str, float]]:
-        """``[(label, probability of that label), ...]`` for ``texts``, in input order (options as :meth:`predict_proba`)."""
-        probs = self.predict_proba(texts, **kwargs)
-        best = probs.argmax(dim=1)
-        return [(self.class_names[c], float(probs[i, c])) for i, c in enumerate(best.tolist())]
 
     def predict_sentiment(self, text: str) -> tuple[str, float]:
         """The course's ``predict_sentiment``: one text -> ``(label, probability of that label)``, e.g. ``("neg", 0.887)``."""
         if not isinstance(text, (str, bytes)):
             raise DataError(f"predict_sentiment takes one text (str), got {type(text).__name__}; use predict() for a list")
         return self.predict([text])[0]
+
+
+def format_records(records: Sequence[dict[str, Any]]) -> str:
+    """A plain-text table of :meth:`Predictor.predict_records` (errors left out: they go to stderr)."""
+    rows = [r for r in records if r.get("error") is None]
+    if not rows:
+        return "no predictions"
+    width = min(60, max(len("input"), *(len(str(r["input"])) for r in rows)))
+    lines = [f"{'input':<{width}}  {'label':<16} {'probability':>11}  details"]
+    for r in rows:
+        name = str(r["input"])  # never shortened: a longer one only shifts its row's columns
+        label = "-" if r["label"] is None else str(r["label"])
+        p = "-" if r["probability"] is None else f"{r['probability']:.4f}"
+        details = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in r.get("top_k", []))
+        extra = {k: v for k, v in r.items() if k not in ("input", "label", "probability", "top_k", "error", "note")}
+        details += ("; " if details and extra else "") + ", ".join(f"{k}={_short(v)}" for k, v in extra.items())
+        lines.append(f"{name:<{width}}  {label:<16} {p:>11}  {details}".rstrip())
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_short(v) for v in value) + ")"
+    return str(value)

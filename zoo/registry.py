@@ -78,12 +78,13 @@ class ModelSpec:
 @dataclass(frozen=True)
 class DatasetSpec:
     """One registered dataset: ``factory(split="train", root=None, download=False, **kwargs) -> Dataset``
-    of ``(input, target)`` pairs."""
+    of ``(input, target)`` pairs. ``num_classes`` is ``None`` when the classes come from the data (the
+    user's own folders and files): the dataset object's ``class_names`` say them."""
 
     name: str
     factory: Callable[..., Any] | str
     task: str
-    num_classes: int
+    num_classes: int | None
     description: str = ""
     class_names: tuple[str, ...] | None = None
     source: str = ""
@@ -153,7 +154,7 @@ def make_dataset_spec(
     factory: Callable[..., Any] | str,
     *,
     task: str,
-    num_classes: int,
+    num_classes: int | None,
     description: str = "",
     class_names: tuple[str, ...] | list[str] | None = None,
     meta: Mapping[str, Any] | None = None,
@@ -161,8 +162,10 @@ def make_dataset_spec(
 ) -> DatasetSpec:
     """Validate the arguments of a dataset ``register(...)`` call and build its :class:`DatasetSpec`."""
     _check_common("dataset", name, factory, task)
-    if not isinstance(num_classes, int) or num_classes < 1:
-        raise RegistrationError(f"dataset {name!r}: num_classes must be a positive int, got {num_classes!r}")
+    if num_classes is None and class_names is not None:
+        raise RegistrationError(f"dataset {name!r}: num_classes=None (classes from the data) with fixed class_names")
+    if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
+        raise RegistrationError(f"dataset {name!r}: num_classes must be a positive int (or None: from the data), got {num_classes!r}")
     if class_names is not None and len(class_names) != num_classes:
         raise RegistrationError(f"dataset {name!r}: {len(class_names)} class_names for {num_classes} classes")
     names = tuple(class_names) if class_names is not None else None

@@ -83,6 +83,12 @@ class TrainConfig:
     device: str = _option("cpu", "cpu or cuda[:N]")
     out: str | None = _option(None, "run folder (default runs/MODEL-DATASET)")
     resume: bool = _option(False, "continue the run in --out from its last checkpoint")
+    init: str | None = _option(None, "fine-tune: start from these weights (a tag, ARCH.TAG, a .safetensors path or hf://...): "
+                               "every tensor whose name and shape match is loaded, the rest (the head, with another "
+                               "-k num_classes) keeps its fresh initialisation; their builder arguments become the defaults",
+                               metavar="WEIGHTS")
+    freeze: str = _option("none", "backbone: train only the model's head (its meta['head']); frozen BatchNorm layers keep "
+                          "their running statistics", choices=("none", "backbone"))
     model_kwargs: dict[str, Any] = _option({}, "builder argument for the model, e.g. -k n_feature=32 (repeatable)",
                                           flag="-k/--model-arg", metavar="KEY=VALUE")
     data_kwargs: dict[str, Any] = _option({}, "dataset argument, e.g. -d permute_pixels=0 (repeatable)",
@@ -107,6 +113,8 @@ class TrainConfig:
                 parts += [f"--{name.replace('_', '-')}", str(value)]
         parts += [flag for flag, on in (("--no-augment", not self.augment), ("--amp", self.amp), ("--channels-last", self.channels_last),
                                         ("--val-from-train", self.val_from_train)) if on]
+        parts += ["--init", self.init] if self.init is not None else []
+        parts += ["--freeze", self.freeze] if self.freeze != "none" else []
         parts += [arg for k, v in self.model_kwargs.items() for arg in ("-k", f"{k}={v}")]
         parts += [arg for k, v in self.data_kwargs.items() for arg in ("-d", f"{k}={v}")]
         return shlex.join(parts)
@@ -167,9 +175,17 @@ def check_resumable(config: TrainConfig) -> None:
         raise ZooError(f"cannot resume {config.run_dir}: its run was started with other settings ({details})")
 
 
-def weights_metadata(config: TrainConfig) -> dict[str, str]:
-    """What a local .safetensors file needs to be loaded without the manifest (see ``zoo.builder``)."""
-    return {"arch": config.model, "dataset": config.data, "model_kwargs": json.dumps(config.model_kwargs)}
+def weights_metadata(config: TrainConfig, *, preprocessing: dict[str, Any] | None = None,
+                     class_names: list[str] | None = None) -> dict[str, str]:
+    """What a local .safetensors file needs to be loaded without the manifest (see ``zoo.builder``), and to
+    be used on raw inputs (``zoo predict``, ``zoo.get_preprocess``): the train set's ``preprocessing``
+    (``Preprocessing.to_dict()``) and ``class_names``, as JSON, when known."""
+    metadata = {"arch": config.model, "dataset": config.data, "model_kwargs": json.dumps(config.model_kwargs)}
+    if preprocessing is not None:
+        metadata["preprocessing"] = json.dumps(preprocessing)
+    if class_names:
+        metadata["class_names"] = json.dumps(list(class_names))
+    return metadata
 
 
 def save_checkpoint(path: Path, model: Any, optimizer: Any, schedule: Any, state: dict[str, Any]) -> None:

@@ -12,6 +12,11 @@ A run folder (``--out``, default ``runs/NAME-DATASET``) holds:
 Runs are reproducible: the model is built under ``torch.manual_seed(seed)``, the validation split
 and each epoch's shuffle come from seeded generators, and the global RNG is re-seeded at the start
 of each epoch, so a run resumed after a crash ends with the same weights as an uninterrupted one.
+
+Fine-tuning: ``--init W`` loads the tensors of ``W`` that match the model by name and shape (and its side
+files, such as the LSTM's vocabulary) and adds ``W``'s builder arguments to the run's ``-k``;
+``--freeze backbone`` trains only the head the model declares (``zoo.builder.start_from``,
+``zoo.builder.freeze_backbone``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,8 +35,8 @@ import torch
 from torch import nn
 
 from zoo import runs
-from zoo.api import get_dataset, get_model
-from zoo.builder import check_kwargs
+from zoo.api import dataset_preprocessing, get_dataset, get_model
+from zoo.builder import check_kwargs, freeze_backbone, open_weights, require_head, start_from
 from zoo.errors import DataError, ZooError
 from zoo.evaluation import all_reduce_sum, evaluate, forward, iterate_batches, resolve_device
 from zoo.plugins import get_registry
@@ -53,11 +58,12 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor,
 
 
 def _make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    trainable = [p for p in model.parameters() if p.requires_grad]  # frozen layers (--freeze backbone) are not updated
     if config.optimizer == "adam":
         # The fused kernel updates all parameters in one call: fewer, larger ops per step on CPU and GPU.
-        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
+        return torch.optim.Adam(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=True)
     if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+        return torch.optim.SGD(trainable, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     raise ZooError(f"unknown optimizer {config.optimizer!r}; expected adam or sgd")
 
 
@@ -99,6 +105,7 @@ def check_config(config: TrainConfig) -> None:
         ("label_smoothing", 0 <= config.label_smoothing < 1, "in [0, 1)"), ("step_size", config.step_size >= 1, "at least 1"),
         ("gamma", math.isfinite(config.gamma) and config.gamma > 0, "a positive finite number"),
         ("patience", config.patience >= 0, "at least 0 (0: no early stopping)"), ("workers", config.workers >= 0, "at least 0"),
+        ("freeze", config.freeze in ("none", "backbone"), "none or backbone"),
     ]
     for name, ok, expected in rules:
         if not ok:
@@ -109,6 +116,8 @@ def check_config(config: TrainConfig) -> None:
     if spec.task != data_spec.task:
         raise ZooError(f"model {spec.name!r} is for {spec.task}, but dataset {data_spec.name!r} is for {data_spec.task}")
     check_kwargs(spec.resolve_factory(), config.model_kwargs, what=f"model {spec.name!r}")
+    if config.freeze == "backbone":
+        require_head(spec)
     check_kwargs(data_spec.resolve_factory(), config.data_kwargs, what=f"dataset {data_spec.name!r}", fixed=("split", "root", "download"))
     _check_nproc(config)
 
@@ -123,6 +132,29 @@ def _check_nproc(config: TrainConfig) -> None:
         raise ZooError(f"--nproc {config.nproc} is more than the {available} {unit} this machine has")
     if config.batch_size % config.nproc:
         raise ZooError(f"--batch-size {config.batch_size} (the global batch) must be divisible by --nproc {config.nproc}")
+
+
+def _open_init(config: TrainConfig) -> Any:
+    """The ``--init`` weights, resolved but not loaded; ``ARCH.TAG`` may name another registered model's weights."""
+    registry = get_registry()
+    spec = registry.model(config.model)
+    arch, _, tag = config.init.partition(".")
+    if tag and arch != spec.name and arch in registry.models:
+        spec = registry.model(arch)
+    return open_weights(spec, config.init, progress=config.progress)
+
+
+def _with_init_kwargs(config: TrainConfig) -> TrainConfig:
+    """``config`` with the builder arguments the ``--init`` weights were trained with added to its ``-k`` (those
+    the model takes and the user did not set), so that the run's command, config and weights say what was built."""
+    if config.init is None:
+        return config
+    import inspect
+
+    opened = _open_init(config)
+    accepted = inspect.signature(get_registry().model(config.model).resolve_factory()).parameters
+    inherited = {k: v for k, v in opened.model_kwargs.items() if k in accepted and k not in config.model_kwargs}
+    return replace(config, model_kwargs={**inherited, **config.model_kwargs}) if inherited else config
 
 
 def _free_port() -> int:
@@ -204,6 +236,7 @@ def train(config: TrainConfig, *, on_epoch_end: Callable[[dict[str, Any]], None]
     second ``train`` into it is refused; the lock goes with the process, so a killed run never blocks
     ``--resume``); a run that fails before its first checkpoint leaves no folder behind.
     """
+    config = _with_init_kwargs(config)
     check_config(config)
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun's other ranks: rank 0 holds the run folder
         return _train_in_group(config, on_epoch_end)
@@ -254,6 +287,7 @@ class _Fit:
     schedule: Any
     loss_fn: nn.Module
     state: dict[str, Any]
+    frozen: list[nn.Module] = field(default_factory=list)  # --freeze backbone: kept in eval mode (BatchNorm statistics fixed)
 
 
 def _train(config: TrainConfig, rank: int, local_rank: int, world: int, on_epoch_end: Any) -> TrainResult:
@@ -303,6 +337,9 @@ def _resuming(config: TrainConfig) -> bool:
 
 def _load_data(config: TrainConfig, data_spec: Any) -> _Data:
     load = dict(root=config.root, download=config.download, **config.data_kwargs)
+    if "preprocessing" not in load:  # the user's own images: made what the model (or its --init weights) takes
+        prep = dataset_preprocessing(config.data, config.model, config.init if config.init is not None else False)
+        load.update({"preprocessing": prep} if prep is not None else {})
     train_set = get_dataset(config.data, split="train", **load)
     test_set = get_dataset(config.data, split="test", **load)
     if "val" in (data_spec.meta.get("splits") or ()) and not config.val_from_train:
@@ -315,23 +352,47 @@ def _load_data(config: TrainConfig, data_spec: Any) -> _Data:
         train_idx, val_idx = split_indices(len(train_set), config.val_fraction, config.seed)
         validation = f"{config.val_fraction:g} of the {config.data} train split ({len(val_idx)} samples, seed {config.seed})"
     class_names = list(getattr(train_set, "class_names", None) or data_spec.class_names or []) or None
+    _check_num_classes(config, data_spec, class_names)
     return _Data(train_set, val_set, test_set, train_idx, val_idx, validation, class_names)
+
+
+def _check_num_classes(config: TrainConfig, data_spec: Any, class_names: list[str] | None) -> None:
+    """The user's own data (``num_classes=None``: ``imagefolder``, ``text_csv``) decides the classes; refuse a
+    model built for another number of them, before anything is written, with the ``-k`` that fixes it."""
+    import inspect
+
+    if data_spec.num_classes is not None or not class_names:
+        return
+    parameters = inspect.signature(get_registry().model(config.model).resolve_factory()).parameters
+    for key in ("num_classes", "num_labels"):
+        built = config.model_kwargs.get(key, parameters[key].default) if key in parameters else len(class_names)
+        if built != len(class_names):
+            shown = ", ".join(class_names[:6]) + (", ..." if len(class_names) > 6 else "")
+            raise ZooError(f"the {config.data} data has {len(class_names)} classes ({shown}), but {config.model} is "
+                           f"built with {key}={built}: pass -k {key}={len(class_names)}")
 
 
 def _build_fit(config: TrainConfig, spec: Any, data: _Data, device: torch.device, resuming: bool) -> _Fit:
     """The model (seeded), optimizer, schedule and loss, restored from the checkpoint when resuming."""
     torch.manual_seed(config.seed)
     model = get_model(config.model, **config.model_kwargs)
+    init = None
     if resuming and hasattr(model, "load_assets"):
         model.load_assets(config.run_dir)
+    elif config.init is not None and not resuming:  # the tensors that match, and the init's side files (its vocabulary)
+        init = start_from(spec, model, _open_init(config), progress=config.progress)
+        if config.progress and int(os.environ.get("RANK", "0")) == 0:
+            print(f"--init {init['weights']}: loaded {init['loaded']} tensors; re-initialised {len(init['reinitialised'])}"
+                  f"{': ' + ', '.join(init['reinitialised']) if init['reinitialised'] else ''}")
     elif hasattr(model, "fit_preprocessing"):  # e.g. a vocabulary from the training texts
         model.fit_preprocessing(torch.utils.data.Subset(data.train_set, data.train_idx.tolist()))
     model.to(device)
     if config.channels_last:
         to_channels_last(model)
+    frozen = freeze_backbone(spec, model) if config.freeze == "backbone" else []
     optimizer = _make_optimizer(config, model)
     schedule = _make_schedule(config, optimizer)
-    state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": []}
+    state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": [], "init": init}
     if resuming:
         saved = runs.load_checkpoint(config.run_dir / runs.CHECKPOINT, device)
         model.load_state_dict(saved.pop("model"))
@@ -340,7 +401,7 @@ def _build_fit(config: TrainConfig, spec: Any, data: _Data, device: torch.device
             schedule.load_state_dict(saved.pop("schedule"))
         saved.pop("schedule", None)
         state = saved
-    return _Fit(model, optimizer, schedule, _make_loss(config, spec, model), state)
+    return _Fit(model, optimizer, schedule, _make_loss(config, spec, model), state, frozen)
 
 
 def _train_one_epoch(config: TrainConfig, net: nn.Module, fit: _Fit, data: _Data, epoch: int, device: torch.device,
@@ -356,6 +417,8 @@ def _train_one_epoch(config: TrainConfig, net: nn.Module, fit: _Fit, data: _Data
     order = order[: len(order) - len(order) % world]
     mine = _rank_share(order, config.batch_size, rank, world)
     net.train()
+    for module in fit.frozen:  # --freeze backbone: frozen BatchNorm layers keep the init's running statistics
+        module.eval()
     start, totals = time.perf_counter(), torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
     bar = progress(total=len(mine), desc=f"epoch {epoch}/{config.epochs}", unit="sample", disable=not (config.progress and rank == 0), leave=False)
     for inputs, targets in iterate_batches(data.train_set, mine, batch_size=config.batch_size // world, workers=config.workers,
@@ -423,11 +486,16 @@ def _final_test(config: TrainConfig, fit: _Fit, data: _Data, device: torch.devic
     test_report = evaluate(fit.model, data.test_set, **{**evaluate_kwargs, "progress": config.progress and lead})
     weights_path = run_dir / runs.WEIGHTS
     if lead:
-        sha256 = save_state_dict(fit.model, weights_path, metadata=runs.weights_metadata(config))
+        prep = getattr(data.train_set, "preprocessing", None)  # image data sets say what their images went through
+        prep = prep.to_dict() if prep is not None else None
+        sha256 = save_state_dict(fit.model, weights_path,
+                                 metadata=runs.weights_metadata(config, preprocessing=prep, class_names=data.class_names))
         runs.write_report(run_dir, {
             "model": config.model, "dataset": config.data, "split": "test", "validation": data.validation,
             "command": config.command(), "model_kwargs": config.model_kwargs, "class_names": data.class_names,
+            "preprocessing": prep,
             "best_epoch": state["best_epoch"], "epochs_run": state["epoch"], "sha256": sha256, "metrics": test_report,
+            "init": state.get("init"),
             "versions": {"hubzoo": __version__, "torch": torch.__version__},
         })
     return TrainResult(run_dir, weights_path, state["history"], state["best_epoch"], test_report)

@@ -46,6 +46,8 @@ class WeightsSpec:
     ``metrics["split"]``; ``training["command"]`` reproduces the weights. ``assets`` pins the side
     files a model needs beside its tensors (``{"tokenizer.json": sha256}`` for the LSTM's vocabulary):
     they live in the folder ``ARCH.TAG.assets`` beside the weights and are checked at every load too.
+    ``preprocessing`` is the input the weights expect, as ``zoo.preprocess.Preprocessing.to_dict()`` writes
+    it (channels, size, resize rule, mean/std of 0..1 pixel values); ``None`` for models that take no images.
     """
 
     arch: str
@@ -61,6 +63,7 @@ class WeightsSpec:
     url: str | None = None
     default: bool = False
     assets: Mapping[str, str] = field(default_factory=dict)
+    preprocessing: Mapping[str, Any] | None = None
     base_dir: str = ""
 
     @property
@@ -129,6 +132,8 @@ def read_manifest(path: str | os.PathLike) -> dict[str, WeightsSpec]:
         for what, name in [("arch", entry["arch"]), ("tag", entry["tag"]), ("file", entry["file"]),
                            *(("assets", a) for a in entry.get("assets") or {})]:
             check_plain_name(name, f"weights manifest {path}: entry {key!r}: {what}")
+        if not isinstance(entry.get("preprocessing"), (dict, type(None))):
+            raise WeightsError(f"weights manifest {path}: entry {key!r}: preprocessing must be a JSON object or null")
         names = entry.get("class_names")
         specs[key] = WeightsSpec(**{**entry, "class_names": tuple(names) if names else None, "base_dir": str(path.parent)})
     return specs
@@ -362,6 +367,26 @@ def apply_state_dict(model: Any, state_dict: Mapping[str, Any], *, source: str) 
             f"model arguments?): {'; '.join(parts)}"
         )
     model.load_state_dict(state_dict, strict=True)
+
+
+def in_modules(name: str, modules: tuple[str, ...] | list[str]) -> bool:
+    """Whether the tensor or module ``name`` (``"fc2.weight"``) lies in one of ``modules`` (``("fc2",)``)."""
+    return any(name == m or name.startswith(m + ".") for m in modules)
+
+
+def load_matching(model: Any, state_dict: Mapping[str, Any], *, skip: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+    """Copy into ``model`` every tensor of ``state_dict`` whose name and shape match one of the model's own,
+    except those inside the modules ``skip`` names: the start of a fine-tuning run.
+
+    Returns ``(loaded, reinitialised)``: the names copied, and the model's names left as its builder
+    initialised them (typically the head, when the number of classes differs). Tensors of ``state_dict``
+    the model lacks are ignored. No check here: callers decide what a useful match is.
+    """
+    own = model.state_dict()
+    matching = {k: v for k, v in state_dict.items()
+                if k in own and not in_modules(k, skip) and tuple(v.shape) == tuple(own[k].shape)}
+    model.load_state_dict(matching, strict=False)
+    return [k for k in own if k in matching], [k for k in own if k not in matching]
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:

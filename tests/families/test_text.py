@@ -433,7 +433,7 @@ def test_zoo_train_lstm_on_reviews_and_predict_from_the_run(tmp_path):
     reloaded = zoo.get_model("lstm_sentiment", weights=str(result.weights))
     assert zoo.evaluate(reloaded, test, progress=False)["confusion_matrix"] == result.test_report["confusion_matrix"]
 
-    # `zoo export`: the tokenizer goes into ARCH.TAG.assets/ beside the weights, pinned by its sha256.
+    # `zoo pin`: the tokenizer goes into ARCH.TAG.assets/ beside the weights, pinned by its sha256.
     from zoo.errors import WeightsError
     from zoo.plugins import build_registry
     from zoo.builder import build_model

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import torch
 
 from zoo.errors import DataError
+from zoo.preprocess import Preprocessing
 
 
 def check_split(split: str, allowed: Sequence[str], dataset: str) -> None:
@@ -32,6 +33,46 @@ def check_index(index: int, length: int) -> int:
     if not -length <= position < length:
         raise IndexError(f"index {position} is out of range for a dataset of {length} items")
     return position % length
+
+
+def stratified_split(labels: Sequence[int], fractions: dict[str, float], seed: int, *,
+                     class_names: Sequence[str], what: str) -> dict[str, list[int]]:
+    """Positions of ``labels`` for each held-out split of ``fractions`` (``{"val": 0.1, "test": 0.2}``) and
+    ``"train"`` (the rest), each in the original order.
+
+    Stratified: every class gives ``round(n_c * fraction)`` items to each held-out split, at least one, and
+    keeps at least one for training, so every split holds every class; a class too small for that is a
+    :class:`DataError` naming it (``what`` says where the items came from). The classes are shuffled one
+    after the other with one generator seeded with ``seed``, so the split depends on nothing else.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    labels_t = torch.as_tensor(list(labels), dtype=torch.int64)
+    chosen: dict[str, list[int]] = {name: [] for name in ("train", *fractions)}
+    for c, name in enumerate(class_names):
+        members = torch.nonzero(labels_t == c).flatten()
+        n = len(members)
+        members = members[torch.randperm(n, generator=generator)].tolist()
+        for split, fraction in fractions.items():
+            take = max(1, round(n * fraction)) if members else 0
+            chosen[split] += members[:take]
+            members = members[take:]
+        if n and not members:
+            raise DataError(f"class {name!r} of {what} has {n} item(s), too few to give the {', '.join(fractions)} "
+                            f"split(s) one each and keep one for training: add items of that class")
+        chosen["train"] += members
+    return {split: sorted(positions) for split, positions in chosen.items()}
+
+
+def check_fractions(dataset: str, **fractions: float) -> dict[str, float]:
+    """``{"val": val_fraction, ...}`` after checking that each lies in (0, 1) and that together they leave a share
+    for training; a :class:`DataError` naming the ``-d`` option otherwise."""
+    for name, value in fractions.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise DataError(f"dataset {dataset!r}: {name}={value!r} must lie between 0 and 1 (exclusive)")
+    if sum(fractions.values()) >= 1:
+        listed = " + ".join(f"{k}={v:g}" for k, v in fractions.items())
+        raise DataError(f"dataset {dataset!r}: {listed} leaves nothing for training; their sum must be below 1")
+    return {name.removesuffix("_fraction"): float(value) for name, value in fractions.items()}
 
 
 class ImageTensorDataset(torch.utils.data.Dataset):
@@ -65,6 +106,14 @@ class ImageTensorDataset(torch.utils.data.Dataset):
         channels = images.shape[1]
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, channels, 1, 1) * 255
         self.std = torch.tensor(std, dtype=torch.float32).view(1, channels, 1, 1) * 255
+        self._mean_std = (tuple(float(m) for m in mean), tuple(float(s) for s in std))
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """What a model trained on these images takes (channels, size, mean/std): it turns an image file into
+        exactly the tensor ``dataset[i]`` gives for the same pixels."""
+        _, channels, height, width = self.images.shape
+        return Preprocessing(channels=channels, size=(height, width), mean=self._mean_std[0], std=self._mean_std[1])
 
     def __len__(self) -> int:
         return len(self.images)

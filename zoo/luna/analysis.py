@@ -38,14 +38,14 @@ import torch
 from zoo.api import get_dataset, get_model
 from zoo.errors import DataError, ZooError
 from zoo.luna.annotations import read_annotations
-from zoo.luna.family import CROP_SIZE, MALIGNANCY_NAMES
+from zoo.luna.family import CLASS_NAMES, CROP_SIZE, MALIGNANCY_NAMES
 from zoo.luna.froc import FROC_FP_RATES, competition_score, froc_curve, match_detections
 from zoo.luna.geometry import CtGeometry, crop_start, read_ct
 from zoo.luna.patches import segment_slices
 from zoo.luna.synthetic import SYNTHETIC_MARKER
 
 __all__ = ["Detection", "ScanAnalysis", "NodulePipeline", "validate", "SYNTHETIC_SPACING_RANGE", "is_synthetic_scan",
-           "annotated_nodules"]
+           "annotated_nodules", "predict_scans"]
 
 #: The spacings ``zoo.luna.synthetic.synthesize`` draws, (index, row, column) mm: the range the shipped
 #: ``*.synthetic`` weights have seen. Scans outside it are resampled into it before analysis.
@@ -316,3 +316,62 @@ def annotated_nodules(scan: Path, result: ScanAnalysis, threshold: float) -> lis
                          f"  {a.diameter_mm:5.1f} mm{kind}")
         return lines
     return []
+
+
+# ------------------------------------------------------------------------------------- for `zoo predict`
+
+#: The pipeline's argument that takes each LUNA16 model's weights.
+_WEIGHTS_SLOT = {"luna_unet": "seg_weights", "luna_classifier": "cls_weights", "luna_malignancy": "mal_weights"}
+
+
+def predict_scans(model: str, weights: Any, inputs: Sequence[str | os.PathLike], *, device: str | torch.device = "cpu",
+                  batch_size: int = 16, top_k: int | None = None, progress: bool = False) -> list[dict[str, Any]]:
+    """``zoo predict`` for the LUNA16 models: every ``.mhd`` scan of ``inputs`` (files, or folders searched for
+    them) through :class:`NodulePipeline`, with ``weights`` for ``model`` and the shipped ``synthetic`` weights
+    for the other two models.
+
+    One record per detection, most probable nodule first: ``input`` (the scan), ``label`` and ``probability``
+    (``luna_malignancy``: benign/malignant; the others: nodule/non-nodule), ``center_xyz_mm``, ``diameter_mm``,
+    ``nodule_probability``, ``malignancy_probability``, and ``top_k`` when asked. A scan without detections
+    gives one record with ``label`` and ``probability`` ``None``; a scan that cannot be read, one with ``error``.
+    """
+    from zoo.progress import progress as progress_bar
+
+    if model not in _WEIGHTS_SLOT:
+        raise ZooError(f"predict_scans runs the LUNA16 models {sorted(_WEIGHTS_SLOT)}, not {model!r}")
+    scans: list[Path | tuple[str, str]] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(path.rglob("*.mhd"))
+            scans += found or [(str(path), f"{path}: no .mhd scans in this folder")]
+        else:
+            scans.append(path)
+    pipeline = NodulePipeline.from_weights(**{_WEIGHTS_SLOT[model]: weights}, device=device, batch_size=batch_size)
+    names, key = (MALIGNANCY_NAMES, "malignancy_probability") if model == "luna_malignancy" else (CLASS_NAMES, "nodule_probability")
+    records: list[dict[str, Any]] = []
+    for scan in progress_bar(scans, desc="predict", unit="scan", disable=not progress):
+        if isinstance(scan, tuple):
+            records.append({"input": scan[0], "error": scan[1]})
+            continue
+        try:
+            if not scan.is_file():
+                raise DataError(f"{scan}: no such file")
+            result = pipeline.analyze_scan(scan)
+        except ZooError as exc:
+            records.append({"input": str(scan), "error": str(exc)})
+            continue
+        note = None if is_synthetic_scan(scan) else ("not from a synthetic set, and the shipped weights of the other LUNA16 models "
+                                                      "were trained on synthetic scans only")
+        if not result.detections:
+            records.append({"input": str(scan), "label": None, "probability": None, "detections": 0, **({"note": note} if note else {})})
+        for d in result.detections:
+            p = getattr(d, key)
+            ranked = sorted(zip(names, (1.0 - p, p)), key=lambda lp: -lp[1])
+            record = {"input": str(scan), "label": ranked[0][0], "probability": ranked[0][1],
+                      "center_xyz_mm": [round(v, 2) for v in d.center_xyz], "diameter_mm": round(d.diameter_mm, 2),
+                      "nodule_probability": d.nodule_probability, "malignancy_probability": d.malignancy_probability}
+            if top_k:
+                record["top_k"] = [{"label": n, "probability": q} for n, q in ranked[:top_k]]
+            records.append({**record, **({"note": note} if note else {})})
+    return records

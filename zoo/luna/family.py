@@ -28,6 +28,12 @@ SPLITS = ("train", "val", "test", "all")
 DEFAULT_SYNTHETIC = {"n_scans": 100, "seed": 0}
 
 _CROP_INPUT = "float32 [N, 1, 32, 48, 48]: a CT crop (index, row, column) in Hounsfield units clipped to [-1000, 1000]"
+#: The LUNA16 models take CT voxels in Hounsfield units, not images: their input is made by the analysis
+#: pipeline (zoo.luna.analysis: read the .mhd scan, resample, clip, segment, crop), so they declare no image
+#: preprocessing, and `zoo predict` (``predict_inputs``) runs that pipeline on .mhd scans.
+_SCAN_INPUTS = {"preprocessing": None, "predict_inputs": "zoo.luna.analysis:predict_scans",
+                "preprocessing_note": "CT voxels in HU from a .mhd scan through the analysis pipeline "
+                                      "(zoo luna analyze, zoo predict NAME SCAN.mhd), not images"}
 
 
 @hookimpl
@@ -37,22 +43,24 @@ def register_models(register):
              tags=("luna", "ct", "3d", "book"),
              description="The book's LUNA16 nodule classifier: input batch norm, 4 blocks of 2 conv3d + max-pool (8-64 ch), linear head.",
              meta={"input": _CROP_INPUT, "output": "logits [N, 2] (non-nodule, nodule)", "input_shape": INPUT_SHAPE, "output_shape": (2,),
-                   "class_names": CLASS_NAMES, "data": "luna",
+                   **_SCAN_INPUTS, "class_names": CLASS_NAMES, "data": "luna", "head": "head",
                    "recipe": "zoo train luna_classifier --data luna --root ROOT -d balance_ratio=1 --epochs 10"})
     register("luna_malignancy", "zoo.luna.models:luna_malignancy", task="classification", weights=manifest,
              tags=("luna", "ct", "3d", "book"),
-             description="The LUNA16 backbone with a benign/malignant head, initialised from a nodule classifier (init_from=...).",
+             description="The LUNA16 backbone with a benign/malignant head, initialised from a nodule classifier (--init ...).",
              meta={"init_only_kwargs": ("init_from",), "input": _CROP_INPUT, "output": "logits [N, 2] (benign, malignant)",
                    "input_shape": INPUT_SHAPE, "output_shape": (2,), "class_names": MALIGNANCY_NAMES, "data": "luna_malignancy",
+                   **_SCAN_INPUTS, "head": "head",
                    "recipe": "zoo train luna_malignancy --data luna_malignancy --root ROOT "
-                             "-k init_from=runs/luna_classifier-luna/model.safetensors -k finetune=block4 -d balance_ratio=1"})
+                             "--init runs/luna_classifier-luna/model.safetensors -k finetune=block4 -d balance_ratio=1"})
     register("luna_unet", "zoo.luna.models:luna_unet", task="segmentation", weights=manifest,
              tags=("luna", "ct", "2d", "unet", "book"),
              description="The book's LUNA16 nodule segmentation U-Net: input batch norm over 7 slices, depth 3 (16-64 ch), 1 logit per pixel.",
              meta={"input": "float32 [N, 7, H, W]: a CT slice and 3 neighbours on each side (index order), in Hounsfield units "
                             "clipped to [-1000, 1000]; any H, W (training crops are 64x64, evaluation uses whole slices)",
                    "output": "logits [N, 1, H, W] of the nodule class (sigmoid >= 0.5: nodule)",
-                   "input_shape": SEGMENTATION_INPUT_SHAPE, "output_shape": (1, *SEGMENTATION_INPUT_SHAPE[1:]), "class_names": SEG_CLASS_NAMES, "data": "luna_seg",
+                   "input_shape": SEGMENTATION_INPUT_SHAPE, "output_shape": (1, *SEGMENTATION_INPUT_SHAPE[1:]), "class_names": SEG_CLASS_NAMES,
+                   **_SCAN_INPUTS, "data": "luna_seg", "head": "head", "dynamic_dims": {2: "height", 3: "width"},
                    "recipe": "zoo train luna_unet --data luna_seg --root ROOT --epochs 24 --batch-size 32 --schedule cosine "
                              "--patience 0 --amp --channels-last -k loss=bce_dice"})
 

@@ -7,14 +7,17 @@ four blocks of two 3x3x3 convolutions + ReLU and a 2x max-pool (8, 16, 32, 64 ch
 head on the flattened ``64 x 2 x 3 x 3 = 1152`` features.
 
 Fine-tuning for malignancy, as in the book's p2ch14: start from a trained nodule classifier, keep its
-backbone, re-initialise the head, and train only the head (``finetune="head"``) or the last block and
-the head (``finetune="block4"``)::
+backbone, re-initialise the head, and train only the head (``finetune="head"``, or the trainer's general
+``--freeze backbone``) or the last block and the head (``finetune="block4"``)::
 
-    model = luna_malignancy(init_from="runs/luna_classifier-luna/model.safetensors", finetune="head")
-    # or: zoo train luna_malignancy --data luna_malignancy -k init_from=runs/.../model.safetensors -k finetune=block4
+    zoo train luna_malignancy --data luna_malignancy --init luna_classifier.synthetic -k finetune=block4
+    model = luna_malignancy(init_from="runs/luna_classifier-luna/model.safetensors", finetune="head")  # from Python
 
-Frozen layers stay in eval mode during training, so the input batch norm keeps the nodule classifier's
-statistics.
+``--init`` is hubzoo's general mechanism (``zoo.builder.start_from``): another model's weights are used
+when they hold the whole backbone, and never give their head. ``init_from`` is its older spelling for this
+one model, a thin alias over the same :func:`zoo.weights.load_matching`, kept because the shipped
+``luna_malignancy.synthetic`` weights record a command that uses it. Frozen layers stay in eval mode
+during training, so the input batch norm keeps the nodule classifier's statistics.
 
 ``luna_unet`` is the book's nodule segmentation network (p2ch13): an input batch norm over 7 slices (a
 slice and 3 neighbours on each side) and a 2-D U-Net of depth 3 (16, 32, 64 channels, padded 3x3
@@ -37,6 +40,7 @@ from torch import nn
 from zoo.errors import WeightsError
 from zoo.luna.family import CROP_SIZE, INPUT_SHAPE, SEGMENTATION_INPUT_SHAPE
 from zoo.models.common import check_input_shape
+from zoo.weights import load_matching
 
 __all__ = [
     "LunaBlock", "LunaModel", "luna_classifier", "luna_malignancy", "FINETUNE_DEPTHS", "INPUT_SHAPE",
@@ -155,17 +159,16 @@ def luna_malignancy(*, conv_channels: int = 8, num_classes: int = 2, init_from: 
     """The same network for benign (0) vs malignant (1): ``[N, 1, 32, 48, 48]`` HU -> logits ``[N, 2]``.
 
     ``init_from`` (a ``luna_classifier`` model, its state dict, or a ``.safetensors`` file) copies every
-    backbone weight (input norm and the four blocks) and leaves the head freshly initialised;
-    ``finetune`` is ``"head"``, ``"block4"`` (last block and head) or ``"all"``.
+    backbone weight (input norm and the four blocks) and leaves the head freshly initialised: what
+    ``zoo train luna_malignancy --init W`` does for any model, spelt as a builder argument (kept for the
+    shipped weights' recorded command). ``finetune`` is ``"head"``, ``"block4"`` (last block and head) or ``"all"``.
     """
     model = LunaModel(conv_channels=conv_channels, num_classes=num_classes)
     if init_from is not None:
-        state = {k: v for k, v in _backbone_state(init_from).items() if not k.startswith("head.")}
-        own = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}
-        bad = sorted(set(own) ^ set(state)) + [k for k in own if k in state and own[k].shape != state[k].shape]
+        _, fresh = load_matching(model, _backbone_state(init_from), skip=("head",))
+        bad = [k for k in fresh if not k.startswith("head.")]
         if bad:
             raise WeightsError(f"init_from does not hold a luna_classifier backbone of conv_channels={conv_channels}: {bad[:4]}")
-        model.load_state_dict(state, strict=False)
     model.freeze(finetune)
     return model
 

@@ -202,7 +202,8 @@ def _labels(num_labels: int, id2label: Mapping[Any, str] | None, label2id: Mappi
 
 def load_checkpoint(checkpoint: str, *, num_labels: int, id2label: dict[int, str], label2id: dict[str, int]) -> tuple[nn.Module, Any]:
     """``(AutoModelForSequenceClassification, AutoTokenizer)`` from a local folder or a Hub name, with errors
-    that say what is missing. A new classification head is initialised when the checkpoint has none."""
+    that say what is missing. A new classification head is initialised when the checkpoint has none, or one for
+    another number of labels."""
     path = Path(checkpoint).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -221,8 +222,9 @@ def load_checkpoint(checkpoint: str, *, num_labels: int, id2label: dict[int, str
         raise ZooError(f"transformers is not installed ({exc}); pip install 'hubzoo[text]'") from None
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
+        # A checkpoint with a classification head for another number of labels gets a fresh head (fine-tuning).
         model = AutoModelForSequenceClassification.from_pretrained(
-            source, num_labels=num_labels, id2label=id2label, label2id=label2id, dtype=torch.float32)
+            source, num_labels=num_labels, id2label=id2label, label2id=label2id, dtype=torch.float32, ignore_mismatched_sizes=True)
     except (OSError, ValueError, KeyError) as exc:
         offline = " (offline: HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") not in (None, "", "0") else ""
         raise WeightsError(f"cannot load checkpoint {checkpoint!r}{offline}: {exc}. Pass a local folder with config.json, "

@@ -11,4 +11,4 @@ def test_registers_its_model_and_dataset():
     assert registry.plugins["zoo_example_plugin"].error is None
     model = registry.model("resnet18_cifar").resolve_factory()(num_classes=10)
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
-    assert registry.dataset("fashion_mnist").class_names[-1] == "ankle boot"
+    assert registry.dataset("kmnist").class_names[-1] == "wo"

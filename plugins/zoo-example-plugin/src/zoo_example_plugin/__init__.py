@@ -6,7 +6,8 @@ model code through this plugin.
 
 from zoo import hookimpl
 
-FASHION_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
+#: Kuzushiji-MNIST's labels 0..9: ten hiragana, romanised as torchvision's KMNIST names them.
+KMNIST_CLASSES = ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")
 
 
 @hookimpl
@@ -26,10 +27,10 @@ def register_models(register):
 @hookimpl
 def register_datasets(register):
     register(
-        "fashion_mnist",
-        "zoo_example_plugin.data:fashion_mnist",
+        "kmnist",
+        "zoo_example_plugin.data:kmnist",
         task="classification",
         num_classes=10,
-        class_names=FASHION_CLASSES,
-        description="FashionMNIST, 28x28 grayscale clothing (IDX files; --download when online)",
+        class_names=KMNIST_CLASSES,
+        description="Kuzushiji-MNIST, 28x28 grayscale cursive Japanese characters (IDX files; --download when online)",
     )

@@ -1,0 +1,251 @@
+"""`zoo.preprocess` and `zoo.get_preprocess`: an image file, PIL image, array or tensor becomes exactly the tensor the
+data set gives for the same pixels (digits, CIFAR-10 written by the test), with grayscale <-> RGB and resizing;
+the preprocessing travels in the manifest, the safetensors metadata and the run report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import zoo
+from zoo.datasets.common import ImageTensorDataset
+from zoo.errors import DataError, WeightsError, ZooError
+from zoo.preprocess import Preprocessing, _decode_png, load_image
+from zoo.weights import read_manifest, shipped_manifest_path
+
+MNIST = Preprocessing(channels=1, size=(28, 28), mean=(0.1307,), std=(0.3081,))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return zoo.get_dataset("digits", split="test")
+
+
+# ----------------------------------------------------------------------------------- the data set's own tensors
+
+
+def test_digits_images_give_the_data_sets_tensors_from_every_kind_of_source(digits, tmp_path):
+    prep = zoo.get_preprocess("mnist_cnn.digits")
+    assert prep == digits.preprocessing == MNIST
+    for i in (0, 1, 100, 358):
+        expected, pixels = digits[i][0], digits.images[i]  # float32 [1, 28, 28], uint8 [1, 28, 28]
+        Image.fromarray(pixels[0].numpy()).save(tmp_path / "d.png")
+        Image.fromarray(pixels[0].numpy()).save(tmp_path / "d.bmp")
+        sources = [pixels, pixels[0], pixels.permute(1, 2, 0), pixels[0].numpy(), pixels.permute(1, 2, 0).numpy(),
+                   Image.fromarray(pixels[0].numpy()), tmp_path / "d.png", str(tmp_path / "d.bmp")]
+        for source in sources:
+            got = prep(source)
+            assert got.dtype == torch.float32 and got.shape == (1, 28, 28)
+            assert torch.equal(got, expected), type(source)
+    batch = prep.normalize(digits.images[:7])
+    assert torch.equal(batch, torch.stack([digits[i][0] for i in range(7)]))
+
+
+def _cifar_like(tmp_path, n=6, seed=0):
+    from zoo.datasets.cifar import write_cifar10_folder
+
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    labels = torch.arange(n) % 10
+    write_cifar10_folder(tmp_path, (images, labels), (images, labels))
+    return zoo.get_dataset("cifar10", split="test", root=str(tmp_path), verify_md5=False)
+
+
+def test_rgb_images_give_the_cifar10_tensors(tmp_path):
+    data = _cifar_like(tmp_path)
+    prep = zoo.get_preprocess("cifar_net")  # no weights: the model's registration
+    assert prep == data.preprocessing and prep.channels == 3 and prep.size == (32, 32)
+    for i in range(len(data)):
+        hwc = data.images[i].permute(1, 2, 0).numpy()
+        Image.fromarray(hwc).save(tmp_path / f"{i}.png")
+        Image.fromarray(hwc).save(tmp_path / f"{i}.bmp")
+        Image.fromarray(np.dstack([hwc, np.full(hwc.shape[:2], 200, np.uint8)])).save(tmp_path / f"{i}-rgba.png")
+        for source in (tmp_path / f"{i}.png", tmp_path / f"{i}.bmp", tmp_path / f"{i}-rgba.png", hwc, data.images[i]):
+            assert torch.equal(prep(source), data[i][0]), source
+
+
+def test_colour_becomes_gray_as_pil_does_and_gray_becomes_colour_by_repeating(tmp_path, digits):
+    rgb = np.random.default_rng(0).integers(0, 256, (28, 28, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    gray = np.array(Image.fromarray(rgb).convert("L"))
+    assert torch.equal(MNIST.to_uint8(tmp_path / "rgb.png"), torch.from_numpy(gray)[None])
+    assert torch.equal(MNIST(tmp_path / "rgb.png"), MNIST(gray))
+    colour = Preprocessing(channels=3, size=(28, 28), mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
+    pixels = colour.to_uint8(digits.images[0])
+    assert pixels.shape == (3, 28, 28) and all(torch.equal(pixels[c], digits.images[0][0]) for c in range(3))
+
+
+def test_other_sizes_are_resized_antialiased(tmp_path):
+    from torchvision.transforms import v2
+
+    big = np.random.default_rng(1).integers(0, 256, (56, 84, 3), dtype=np.uint8)
+    Image.fromarray(big).save(tmp_path / "big.jpg", quality=95)
+    Image.fromarray(big).save(tmp_path / "big.png")
+    out = MNIST.to_uint8(tmp_path / "big.png")
+    assert out.shape == (1, 28, 28) and out.dtype == torch.uint8
+    gray = torch.from_numpy(np.array(Image.fromarray(big).convert("L")))[None]
+    reference = v2.Resize((28, 28), antialias=True)(gray.float()).round().clamp(0, 255).to(torch.uint8)
+    assert torch.equal(out, reference)
+    assert MNIST.to_uint8(tmp_path / "big.jpg").shape == (1, 28, 28)
+    flat = np.full((10, 13), 77, np.uint8)  # a constant image stays constant, up- or down-sized, any mode
+    for mode in ("bilinear", "bicubic", "nearest"):
+        prep = Preprocessing(channels=1, size=(28, 28), mean=(0.0,), std=(1.0,), resize=mode)
+        assert torch.equal(prep.to_uint8(flat), torch.full((1, 28, 28), 77, dtype=torch.uint8))
+
+
+# ------------------------------------------------------------------------------------------ reading images
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "LA", "P", "1", "I;16"])
+def test_load_image_reads_every_png_mode_as_pil_does(tmp_path, mode):
+    rng = np.random.default_rng(2)
+    if mode == "I;16":
+        wide = rng.integers(0, 65536, (9, 11), dtype=np.uint16)
+        Image.fromarray(wide).save(tmp_path / "x.png")
+        assert torch.equal(load_image(tmp_path / "x.png")[0], torch.from_numpy(((wide.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)))
+        return
+    image = Image.fromarray(rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)).convert(mode)
+    image.save(tmp_path / "x.png")
+    pixels = load_image(tmp_path / "x.png")
+    channels = 1 if mode in ("L", "LA", "1") else 3
+    reference = np.asarray(Image.open(tmp_path / "x.png").convert("L" if channels == 1 else "RGB"))
+    assert pixels.dtype == torch.uint8 and pixels.shape == (channels, 9, 11)
+    assert np.array_equal(pixels.permute(1, 2, 0).numpy().reshape(reference.shape), reference)
+
+
+def test_the_fast_png_reader_gives_pils_pixels_or_steps_aside(tmp_path):
+    rng = np.random.default_rng(3)
+    read = 0
+    for mode in ("L", "RGB", "RGBA", "LA", "P"):
+        for shape in ((1, 1), (7, 13), (40, 33)):
+            for options in ({}, {"optimize": True}, {"compress_level": 0}):
+                Image.fromarray(rng.integers(0, 256, (*shape, 3), dtype=np.uint8)).convert(mode).save(tmp_path / "x.png", **options)
+                fast = _decode_png((tmp_path / "x.png").read_bytes())
+                with Image.open(tmp_path / "x.png") as reference:
+                    if fast is not None:
+                        read += 1
+                        expected = np.asarray(reference.convert("L" if mode in ("L", "LA") else "RGB"))
+                        assert fast.dtype == torch.uint8 and fast.shape == (1 if mode in ("L", "LA") else 3, *shape)
+                        assert np.array_equal(fast.permute(1, 2, 0).numpy().reshape(expected.shape), expected), (mode, shape, options)
+    assert read == 36  # all but the palette images
+    data = (tmp_path / "x.png").read_bytes()
+    assert _decode_png(data[: len(data) // 2]) is None and _decode_png(b"GIF89a") is None
+
+
+def test_arrays_in_other_layouts_and_types():
+    chw = torch.randint(0, 256, (3, 5, 6), dtype=torch.uint8)
+    assert torch.equal(load_image(chw.permute(1, 2, 0).numpy()), chw)  # numpy: [H, W, C]
+    assert torch.equal(load_image(chw.permute(1, 2, 0).contiguous()), chw)  # a tensor that cannot be [C, H, W]
+    assert torch.equal(load_image(chw.numpy()), chw)  # numpy [C, H, W]: W > 4, so not [H, W, C]
+    assert torch.equal(load_image(np.ones((4, 5), dtype=bool)), torch.full((1, 4, 5), 255, dtype=torch.uint8))
+    assert torch.equal(load_image(np.full((4, 5), 0.5)), torch.full((1, 4, 5), 128, dtype=torch.uint8))
+    assert load_image(np.zeros((5, 6, 4), np.uint8)).shape == (3, 5, 6)  # RGBA: alpha dropped
+
+
+@pytest.mark.parametrize("source, message", [
+    (np.zeros((2, 3, 4, 5), np.uint8), "is not an image"),
+    (np.zeros((8, 9, 10), np.uint8), "is not an image"),
+    (np.full((3, 3), 2.0), "must lie in 0..1"),
+    (np.zeros((3, 3), np.int64), "pixels of type int64"),
+    (np.zeros((0, 3), np.uint8), "no pixels"),
+    ("no/such/file.png", "no/such/file.png: no such file"),
+    (3.5, "cannot read an image from float"),
+])
+def test_what_is_not_an_image_is_one_clear_error(source, message):
+    with pytest.raises(DataError, match=message):
+        load_image(source)
+
+
+def test_a_file_that_is_not_an_image_is_named(tmp_path):
+    for name, data in (("notes.png", b"hello"), ("scan.jpg", b"\xff\xd8\xff" + bytes(20)), ("empty.bmp", b"")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(DataError, match=f"{tmp_path / name}: (not an image|cannot be read)"):
+            MNIST(tmp_path / name)
+    with pytest.raises(DataError, match="a folder, not an image"):
+        load_image(tmp_path)
+
+
+# -------------------------------------------------------------------------------------------------- as data
+
+
+def test_to_dict_and_from_dict_round_trip_through_json():
+    prep = Preprocessing(channels=3, size=(32, 40), mean=(0.5, 0.4, 0.3), std=(0.2, 0.2, 0.2), resize="bicubic")
+    assert Preprocessing.from_dict(json.loads(json.dumps(prep.to_dict()))) == prep
+    assert Preprocessing.from_dict({"channels": 1, "size": [28, 28], "mean": [0.1], "std": [0.3]}).resize == "bilinear"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"channels": 2}, "'channels' must be 1 or 3"),
+    ({"size": [28]}, "'size' must be two positive integers"),
+    ({"size": [28, 0]}, "'size' must be two positive integers"),
+    ({"mean": [0.1, 0.2]}, "'mean' needs one value per channel"),
+    ({"std": [0.0]}, "'std' must be positive"),
+    ({"std": ["a"]}, "'std' must hold finite numbers"),
+    ({"resize": "lanczos"}, "'resize' must be one of"),
+    ({"colour": "red"}, "unknown field\\(s\\) \\['colour'\\]"),
+    ({"mean": None}, "'mean' must be a list"),
+])
+def test_from_dict_names_the_bad_field(change, message):
+    data = {**MNIST.to_dict(), **change}
+    with pytest.raises(DataError, match=message):
+        Preprocessing.from_dict(data)
+    with pytest.raises(DataError, match="missing field\\(s\\) \\['std'\\]"):
+        Preprocessing.from_dict({k: v for k, v in MNIST.to_dict().items() if k != "std"})
+
+
+def test_shipped_manifest_entries_carry_their_data_sets_preprocessing():
+    from zoo.plugins import get_registry
+
+    for name, spec in read_manifest(shipped_manifest_path()).items():
+        if get_registry().model(spec.arch).task != "classification" or spec.arch.startswith("luna_"):
+            assert spec.preprocessing is None, name  # texts (the tokenizer is the preprocessing), CT scans
+            continue
+        try:
+            data = zoo.get_dataset(spec.dataset, split="test")
+        except ZooError:  # a data set not on this machine (Fashion-MNIST without its Debian package)
+            data = None
+        prep = Preprocessing.from_dict(spec.preprocessing)
+        assert data is None or prep == data.preprocessing, name
+        assert zoo.get_preprocess(name) == prep, name
+
+
+def test_a_manifest_entry_with_bad_preprocessing_is_refused(tmp_path):
+    raw = json.loads(shipped_manifest_path().read_text())
+    entry = {**raw["mnist_cnn.digits"], "preprocessing": "mean 0.13"}
+    (tmp_path / "manifest.json").write_text(json.dumps({"mnist_cnn.digits": entry}))
+    with pytest.raises(WeightsError, match="preprocessing must be a JSON object or null"):
+        read_manifest(tmp_path / "manifest.json")
+
+
+def test_get_preprocess_reads_a_weights_files_metadata(tmp_path):
+    from zoo.models.mnist import mnist_cnn
+    from zoo.runs import TrainConfig, weights_metadata
+    from zoo.weights import save_state_dict
+
+    fashion = Preprocessing(channels=1, size=(28, 28), mean=(0.286,), std=(0.353,))
+    config = TrainConfig(model="mnist_cnn", data="digits", model_kwargs={"n_feature": 4})
+    path = tmp_path / "model.safetensors"
+    save_state_dict(mnist_cnn(n_feature=4), path, metadata=weights_metadata(config, preprocessing=fashion.to_dict(),
+                                                                           class_names=list("abcdefghij")))
+    assert zoo.get_preprocess(str(path)) == fashion
+    assert zoo.get_preprocess("mnist_cnn", weights=str(path)) == fashion
+    assert zoo.api.describe_weights(str(path))["class_names"] == tuple("abcdefghij")
+    save_state_dict(mnist_cnn(n_feature=4), path, metadata=weights_metadata(config))  # an older file: the model's own
+    assert zoo.get_preprocess(str(path)) == MNIST
+
+
+def test_models_without_image_preprocessing_say_why():
+    with pytest.raises(ZooError, match="text model: its tokenizer"):
+        zoo.get_preprocess("lstm_sentiment")
+    with pytest.raises(ZooError, match="CT voxels in HU from a .mhd scan"):
+        zoo.get_preprocess("luna_classifier")
+
+
+def test_image_tensor_datasets_declare_their_preprocessing():
+    data = ImageTensorDataset(torch.zeros(2, 3, 5, 7, dtype=torch.uint8), torch.zeros(2), mean=(0.1, 0.2, 0.3),
+                              std=(0.4, 0.5, 0.6), class_names=("a",))
+    assert data.preprocessing == Preprocessing(channels=3, size=(5, 7), mean=(0.1, 0.2, 0.3), std=(0.4, 0.5, 0.6))

@@ -1,0 +1,254 @@
+"""Export a registered model for deployment, with the parity checked (``zoo export``).
+
+Two formats: ``onnx`` (``torch.onnx.export``, the dynamo exporter, for ONNX Runtime) and ``pt2``
+(``torch.export`` saved with ``torch.export.save``, for AOTInductor and ``torch.export.load``). The batch
+dimension is dynamic; so are the dimensions a model lists in ``meta["dynamic_dims"]`` (``luna_unet``:
+height and width; the transformer classifiers: the sequence length). A model that cannot be exported says
+why in ``meta["not_exportable"]`` (``lstm_sentiment``; ``bart_classifier`` to pt2).
+
+After writing, the file is loaded back (ONNX Runtime on the CPU, ``torch.export.load``), run on an input
+of another batch size than the example it was exported with, and compared with eager PyTorch; above the
+tolerance the file is removed and the export fails. The ONNX file carries the model name, the class
+names and the preprocessing in its ``metadata_props``; the pt2 archive the same JSON as an extra file.
+
+ONNX needs the ``export`` extra (onnx, onnxruntime, onnxscript), imported only here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zoo.api import get_model, get_preprocess
+from zoo.errors import ZooError
+from zoo.files import current_umask
+from zoo.plugins import get_registry
+from zoo.version import __version__
+
+FORMATS = ("onnx", "pt2")
+#: The batch size of the example the model is traced with; parity is checked on EXAMPLE_BATCH + 1.
+EXAMPLE_BATCH = 2
+
+
+class ExportError(ZooError):
+    """The model cannot be exported, or the exported file does not compute what the model computes."""
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    format: str
+    max_abs_diff: float  # exported file vs eager PyTorch, on a batch of another size
+    checked_on: dict[str, list[int]]  # the shapes of the inputs the parity was checked on
+    dynamic: list[str]  # which input dimensions are dynamic, in words
+
+
+def export_model(name: str, *, weights: Any = None, format: str = "onnx", out: str | os.PathLike | None = None,
+                 opset: int | None = None, atol: float = 1e-4, model_kwargs: dict[str, Any] | None = None,
+                 optimize: bool = True) -> ExportResult:
+    """Export model ``name`` (with ``weights``, else its random initialisation) to ``out`` and check parity.
+
+    ``out`` defaults to ``NAME[.TAG].onnx`` / ``.pt2`` in the current folder. Raises :class:`ExportError`
+    (nothing left on disk) when the exporter cannot trace the model or the largest absolute difference
+    to eager PyTorch exceeds ``atol``. ``optimize`` runs onnxscript's graph optimizer on the ONNX file
+    (constant folding, fusions); the tests switch it off to save time.
+    """
+    if format not in FORMATS:
+        raise ZooError(f"unknown export format {format!r}; expected one of {', '.join(FORMATS)}")
+    spec = get_registry().model(name)
+    why_not = not_exportable(spec.meta, format)
+    if why_not:
+        raise ExportError(f"{name} cannot be exported to {format}: {why_not}")
+    if not (atol >= 0):
+        raise ZooError(f"--atol {atol} is not valid: expected a number at least 0")
+    target = _target(name, weights, format, out)
+    if format == "onnx":
+        _onnx_modules()  # says which extra to install before any work
+    model = get_model(name, weights=weights, **(model_kwargs or {})).eval()
+    example = _example(model, spec.meta, EXAMPLE_BATCH)
+    check = _example(model, spec.meta, EXAMPLE_BATCH + 1, seed=1, grow=16)  # other batch; other H, W where dynamic
+    dims = _dynamic_shapes(example, spec.meta)
+    metadata = _metadata(name, weights, spec)
+    # The temporary name keeps the suffix: torch.export.save/load expect a file ending in .pt2.
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    os.close(fd)
+    try:
+        if format == "onnx":
+            _export_onnx(model, example, dims, tmp, opset, metadata, optimize)
+            exported = _run_onnx(tmp, check)
+        else:
+            _export_pt2(model, example, dims, tmp, metadata)
+            exported = _run_pt2(tmp, check)
+        import torch
+
+        with torch.inference_mode():
+            eager = model(**check).float()
+        diff = float((exported.float() - eager).abs().max())
+        if not diff <= atol:
+            raise ExportError(f"{name} exported to {format} differs from PyTorch by up to {diff:.3g} on a batch of "
+                              f"{EXAMPLE_BATCH + 1} (tolerance {atol:g}, --atol); no file written")
+        os.chmod(tmp, 0o666 & ~current_umask())
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    shape = {k: list(v.shape) for k, v in check.items() if hasattr(v, "shape")}
+    return ExportResult(target, format, diff, shape, [f"{k}: {', '.join(v.values())}" for k, v in dims.items()])
+
+
+def not_exportable(meta: dict, format: str) -> str | None:
+    """Why a model cannot be exported to ``format``: ``meta["not_exportable"]`` is a reason for every format,
+    or ``{format: reason}``."""
+    reason = meta.get("not_exportable")
+    return reason.get(format) if isinstance(reason, dict) else reason
+
+
+def _target(name: str, weights: Any, format: str, out: str | os.PathLike | None) -> Path:
+    if out is None:
+        tag = f".{weights}" if isinstance(weights, str) and "/" not in weights and ":" not in weights and weights else ""
+        return Path(f"{name}{tag}.{format}")
+    target = Path(out)
+    if target.is_dir():
+        raise ZooError(f"--out {target} is a folder; give the path of the .{format} file to write")
+    if target.suffix != f".{format}":
+        raise ZooError(f"--out {target} must end in .{format} for --format {format}")
+    if not target.parent.is_dir():
+        raise ZooError(f"--out {target}: the folder {target.parent} does not exist")
+    return target
+
+
+def _example(model: Any, meta: dict, batch: int, seed: int = 0, grow: int = 0) -> dict[str, Any]:
+    """Keyword arguments of a forward pass with ``batch`` items: the model's own example input, or a
+    seeded normal tensor of ``meta["input_shape"]`` with the dynamic dimensions (``meta["dynamic_dims"]``)
+    ``grow`` larger."""
+    import torch
+
+    if hasattr(model, "example_input"):
+        return dict(model.example_input(batch))
+    shape = meta.get("input_shape")
+    if not shape:
+        raise ExportError("the model declares neither meta['input_shape'] nor example_input(): no example to trace with")
+    name = next(iter(_forward_parameters(model)))
+    dynamic = {int(d) for d in (meta.get("dynamic_dims") or {})}
+    shape = [size + grow if axis + 1 in dynamic else size for axis, size in enumerate(shape)]
+    return {name: torch.randn(batch, *shape, generator=torch.Generator().manual_seed(seed))}
+
+
+def _forward_parameters(model: Any) -> list[str]:
+    import inspect
+
+    return [n for n, p in inspect.signature(model.forward).parameters.items() if p.kind != p.VAR_KEYWORD]
+
+
+def _dynamic_shapes(example: dict[str, Any], meta: dict) -> dict[str, dict[int, str]]:
+    """``{input: {dim: name}}``: the batch for every tensor input, plus ``meta["dynamic_dims"]``
+    (``{dim: name}``, applied to every input of that rank or more)."""
+    extra = {int(k): v for k, v in (meta.get("dynamic_dims") or {}).items()}
+    return {key: {0: "batch", **{d: n for d, n in extra.items() if d < value.dim()}}
+            for key, value in example.items() if hasattr(value, "dim")}
+
+
+def _torch_dynamic(dims: dict[str, dict[int, str]], example: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    shared: dict[str, Any] = {}
+    for axes in dims.values():
+        for name in axes.values():
+            shared.setdefault(name, torch.export.Dim.AUTO)
+    return {key: ({d: shared[n] for d, n in dims[key].items()} if key in dims else None) for key in example}
+
+
+def _metadata(name: str, weights: Any, spec: Any) -> dict[str, str]:
+    preprocessing = None
+    try:
+        preprocessing = get_preprocess(name, weights)
+    except ZooError:
+        pass
+    chosen = spec.weights.get(weights) if isinstance(weights, str) else None
+    class_names = list(chosen.class_names) if chosen is not None and chosen.class_names else spec.meta.get("class_names")
+    return {
+        "hubzoo.model": name, "hubzoo.weights": str(weights) if weights is not None else "random initialisation",
+        "hubzoo.class_names": json.dumps(list(class_names) if class_names else None),
+        "hubzoo.preprocessing": json.dumps(preprocessing.to_dict() if preprocessing is not None else None),
+        "hubzoo.version": __version__,
+    }
+
+
+def _onnx_modules() -> Any:
+    try:
+        import onnx
+        import onnxruntime
+        import onnxscript  # noqa: F401  (the dynamo exporter needs it)
+    except ImportError:
+        raise ZooError("ONNX export needs the 'export' extra: pip install 'hubzoo[export]'") from None
+    return onnx, onnxruntime
+
+
+def _export_onnx(model: Any, example: dict, dims: dict, path: str, opset: int | None, metadata: dict[str, str],
+                 optimize: bool) -> None:
+    import contextlib
+    import sys
+
+    import torch
+
+    onnx, _ = _onnx_modules()
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # the exporter reports its steps on stdout
+            program = torch.onnx.export(model, (), kwargs=example, dynamo=True, dynamic_shapes=_torch_dynamic(dims, example),
+                                        opset_version=opset, optimize=optimize, verbose=False)
+    except Exception as exc:
+        raise ExportError(f"torch.onnx.export cannot export this model: {_first_line(exc)}") from None
+    try:
+        program.save(path)
+    except Exception as exc:
+        raise ExportError(f"torch.onnx.export traced the model but cannot save it: {_first_line(exc)}") from None
+    proto = onnx.load(path)
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, path)
+
+
+def _run_onnx(path: str, inputs: dict[str, Any]) -> Any:
+    import torch
+
+    _, ort = _onnx_modules()
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    feed = {i.name: inputs[i.name].numpy() for i in session.get_inputs()}
+    return torch.from_numpy(session.run(None, feed)[0])
+
+
+def _export_pt2(model: Any, example: dict, dims: dict, path: str, metadata: dict[str, str]) -> None:
+    import torch
+
+    try:
+        program = torch.export.export(model, (), kwargs=example, dynamic_shapes=_torch_dynamic(dims, example))
+    except Exception as exc:
+        raise ExportError(f"torch.export cannot export this model: {_first_line(exc)}") from None
+    try:
+        torch.export.save(program, path, extra_files={"hubzoo.json": json.dumps(metadata)})
+    except Exception as exc:  # a traced program that cannot be serialised (e.g. data-dependent shapes)
+        raise ExportError(f"torch.export traced the model but cannot save it: {_first_line(exc)}") from None
+
+
+def _run_pt2(path: str, inputs: dict[str, Any]) -> Any:
+    import torch
+
+    program = torch.export.load(path)
+    with torch.inference_mode():
+        return program.module()(**inputs)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The hubzoo ``metadata_props`` of an exported ONNX file, JSON values decoded."""
+    onnx, _ = _onnx_modules()
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    return {k: (json.loads(v) if k in ("hubzoo.class_names", "hubzoo.preprocessing") else v) for k, v in props.items()}

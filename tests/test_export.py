@@ -93,3 +93,15 @@ def test_without_the_extra_the_message_names_it(monkeypatch, tmp_path):
     with pytest.raises(ZooError, match=r"pip install 'hubzoo\[export\]'"):
         export_model("mnist_mlp", format="onnx", out=tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_publish_with_onnx_adds_the_file_and_names_it_in_the_card(tmp_path):
+    from zoo.hub import stage
+
+    out = stage("mnist_cnn", "digits", tmp_path / "staged", repo_id="me/mnist-cnn", with_onnx=True)
+    assert (out / "model.onnx").is_file() and read_onnx_metadata(out / "model.onnx")["hubzoo.weights"] == "digits"
+    card = (out / "README.md").read_text()
+    assert "## ONNX" in card and "model.onnx" in card and "largest absolute difference" in card
+    import json
+
+    assert json.loads((out / "config.json").read_text())["zoo"]["onnx"]["file"] == "model.onnx"

@@ -276,7 +276,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     from zoo.hub import publish
 
-    where = publish(args.name, args.weights, repo_id=args.repo_id, revision=args.revision, private=args.private, dry_run=args.dry_run)
+    where = publish(args.name, args.weights, repo_id=args.repo_id, revision=args.revision, private=args.private,
+                    dry_run=args.dry_run, with_onnx=args.with_onnx)
     print(f"staged {args.name} in {where} (nothing uploaded)" if args.dry_run else f"published {args.name}: {where}")
     return 0
 
@@ -479,6 +480,7 @@ def _add_weights_commands(sub: Any) -> None:
     p.add_argument("--revision", help="branch to commit to (created if missing; default main)")
     p.add_argument("--private", action="store_true", help="create the repository as private")
     p.add_argument("--dry-run", metavar="DIR", help="write the folder into DIR and upload nothing")
+    p.add_argument("--with-onnx", action="store_true", help="add model.onnx (zoo export, parity checked) and name it in the card")
     p.set_defaults(run=cmd_publish)
 
     p = sub.add_parser("pull", help="fetch hf:// weights into the cache and verify them", description="Download "

@@ -75,8 +75,9 @@ def _weights_record(name: str, weights: Any) -> tuple[Path, dict[str, Any], dict
     return resolved.path, dict(report.get("model_kwargs", {})), metrics, training, report["dataset"], extra
 
 
-def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None = None) -> Path:
-    """Write the folder :func:`publish` uploads into ``out_dir`` and return it (see the module doc)."""
+def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None = None, with_onnx: bool = False) -> Path:
+    """Write the folder :func:`publish` uploads into ``out_dir`` and return it (see the module doc).
+    ``with_onnx`` adds ``model.onnx`` (``zoo.export``, parity checked) and names it in the card."""
     spec = get_registry().model(name)
     weights_file, model_kwargs, metrics, training, dataset, extra = _weights_record(name, weights)
     numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "split"}
@@ -103,14 +104,23 @@ def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None =
                 "preprocessing": preprocessing, "sha256": sha256_file(out / "model.safetensors"),
                 "library": "hubzoo", "load": f'zoo.get_model("{name}", weights="hf://{repo_id or "ORG/NAME"}/model.safetensors@REVISION")'},
     }
+    onnx_note = None
+    if with_onnx:
+        from zoo.export import export_model
+
+        result = export_model(name, weights=weights, format="onnx", out=out / "model.onnx")
+        onnx_note = (f"`model.onnx`: the same model for ONNX Runtime (dynamic batch; class names and preprocessing in "
+                     f"its metadata_props), checked against PyTorch at export: largest absolute difference "
+                     f"{result.max_abs_diff:.2g}")
+        config["zoo"]["onnx"] = {"file": "model.onnx", "sha256": sha256_file(out / "model.onnx"), "max_abs_diff": result.max_abs_diff}
     atomic_write_bytes(out / "config.json", (json.dumps(config, indent=2) + "\n").encode())
     atomic_write_bytes(out / "README.md", model_card(spec, repo_id or f"hubzoo/{name}", dataset, metrics, training,
-                                                            preprocessing=preprocessing).encode())
+                                                            preprocessing=preprocessing, onnx=onnx_note).encode())
     return out
 
 
 def model_card(spec: Any, repo_id: str, dataset: str, metrics: dict[str, Any], training: dict[str, Any], *,
-               preprocessing: dict[str, Any] | None = None) -> str:
+               preprocessing: dict[str, Any] | None = None, onnx: str | None = None) -> str:
     """A README.md with ``model-index`` front matter (``huggingface_hub.ModelCardData``) and a body
     that says what the model is, its input preprocessing, the data, the command and the metrics."""
     huggingface_hub()
@@ -137,12 +147,13 @@ def model_card(spec: Any, repo_id: str, dataset: str, metrics: dict[str, Any], t
         f"## Metrics ({split} split, hubzoo's shared evaluator)\n\n| metric | value |\n|---|---:|\n{rows}\n\n"
         "## Use\n\n```python\nimport zoo\n"
         f'model = zoo.get_model("{spec.name}", weights="hf://{repo_id}/model.safetensors@REVISION")\n```\n'
+        + (f"\n## ONNX\n\n{onnx}\n" if onnx else "")
     )
 
 
 def publish(
     name: str, weights: Any, *, repo_id: str, revision: str | None = None, private: bool = False,
-    dry_run: str | Path | None = None, token: str | None = None,
+    dry_run: str | Path | None = None, token: str | None = None, with_onnx: bool = False,
 ) -> str:
     """Stage and upload ``name``'s weights to ``repo_id``; returns the commit URL (or the dry-run folder).
 
@@ -150,11 +161,11 @@ def publish(
     """
     check_repo_id(repo_id)
     if dry_run is not None:
-        return str(stage(name, weights, dry_run, repo_id=repo_id))
+        return str(stage(name, weights, dry_run, repo_id=repo_id, with_onnx=with_onnx))
     hf = huggingface_hub()
     api = hf.HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="zoo-publish-") as folder:
-        stage(name, weights, folder, repo_id=repo_id)
+        stage(name, weights, folder, repo_id=repo_id, with_onnx=with_onnx)
         try:
             api.create_repo(repo_id, private=private, exist_ok=True)
             if revision:

@@ -22,6 +22,8 @@ test: $(STAMP)  ## the test suite, in one pytest process
 bench: $(STAMP)  ## the benchmarks behind BENCHMARKS.md
 	$(PY) benchmarks/bench_mnist_training.py
 	$(PY) benchmarks/bench_hub_list.py
+	$(PY) benchmarks/bench_cli_startup.py
+	$(PY) benchmarks/bench_onnx.py
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

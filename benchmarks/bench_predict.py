@@ -8,12 +8,15 @@ times, alternating, over --repeats runs each (medians reported, images/s):
   command runs (folder listing, PNG decoding, the weights' preprocessing, batches of --batch-size, softmax,
   one record per file);
 * the plain loop a user would write: for each file `PIL.Image.open` -> torchvision
-  `Compose([ToTensor(), Normalize(mean, std)])` -> `model(x[None])` -> softmax -> argmax, one image at a time.
+  `Compose([ToTensor(), Normalize(mean, std)])` -> `model(x[None])` -> softmax -> argmax, one image at a time,
+  with the model as `zoo.get_model(MODEL, weights=W)` returns it;
+* the same loop with the predictor's model, which `Predictor` turned to the channels-last memory format (so
+  that the table separates what batching and the reader give from what the memory format gives).
 
-Both use the same model object and the weights' own mean/std, and must agree on every label.
+All use the same weights and their own mean/std, and must agree on (nearly) every label.
 
     .venv/bin/python benchmarks/bench_predict.py [--model mnist_cnn] [--weights digits] [--images 10000] \\
-        [--repeats 3] [--threads 1] [--batch-size 256] [--out DIR]
+        [--repeats 3] [--threads 1] [--batch-size B] [--out DIR]
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+import zoo
 from zoo.predict import Predictor
 
 FASHION_TEST = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
@@ -77,7 +81,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=10_000, help="test images written as PNG (default all 10,000)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per way; the median is reported")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1; 0 = torch's choice)")
-    parser.add_argument("--batch-size", type=int, default=256, help="zoo predict's batch (default 256)")
+    parser.add_argument("--batch-size", type=int, help="zoo predict's batch (default: its own, 256 for images)")
     parser.add_argument("--out", help="folder for the PNGs (default a temporary folder, removed at the end)")
     args = parser.parse_args()
     if args.threads:
@@ -86,36 +90,38 @@ def main() -> None:
         sys.exit(f"{FASHION_TEST} is missing: apt-get install dataset-fashion-mnist")
 
     with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
-        folder = Path(args.out or tmp) / "fashion-mnist-test-png"
+        folder = Path(args.out or tmp) / f"fashion-mnist-test-png-{args.images}"
         start = time.perf_counter()
         paths = write_pngs(read_idx_images(FASHION_TEST)[: args.images], folder)
         print(f"{len(paths)} PNGs in {folder} ({time.perf_counter() - start:.1f} s to write)", flush=True)
 
         predictor = Predictor.from_name(args.model, args.weights, batch_size=args.batch_size)
+        plain_model = zoo.get_model(args.model, weights=args.weights).eval()
         prep = predictor.preprocessing
-        print(f"{args.model} weights={args.weights}: {prep}", flush=True)
+        print(f"{args.model} weights={args.weights}: {prep}; zoo predict batch {predictor.batch_size}", flush=True)
+        ways = {"zoo predict": lambda: [predictor.class_names.index(r["label"]) for r in predictor.predict_records([folder])],
+                "plain loop": lambda: plain_loop(plain_model, paths, prep.mean, prep.std),
+                "plain loop, channels-last model": lambda: plain_loop(predictor.model, paths, prep.mean, prep.std)}
         predictor.predict_records(paths[:64])  # warm-up
-        plain_loop(predictor.model, paths[:64], prep.mean, prep.std)
-        times: dict[str, list[float]] = {"zoo predict": [], "plain loop": []}
+        plain_loop(plain_model, paths[:64], prep.mean, prep.std)
+        times: dict[str, list[float]] = {k: [] for k in ways}
+        labels: dict[str, list[int]] = {}
         for r in range(args.repeats):
-            start = time.perf_counter()
-            records = predictor.predict_records([folder])
-            times["zoo predict"].append(time.perf_counter() - start)
-            start = time.perf_counter()
-            labels = plain_loop(predictor.model, paths, prep.mean, prep.std)
-            times["plain loop"].append(time.perf_counter() - start)
+            for way, run in ways.items():
+                start = time.perf_counter()
+                labels[way] = run()
+                times[way].append(time.perf_counter() - start)
             print(f"run {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
-        ours = [predictor.class_names.index(rec["label"]) for rec in records]
-        agree = sum(a == b for a, b in zip(ours, labels))
-        if agree != len(paths):
-            sys.exit(f"the two ways disagree on {len(paths) - agree} of {len(paths)} images")
+        agree = min(sum(a == b for a, b in zip(labels["zoo predict"], other)) for other in labels.values())
+        if agree < 0.999 * len(paths):
+            sys.exit(f"the ways disagree on {len(paths) - agree} of {len(paths)} images")
 
     rate = {k: len(paths) / statistics.median(v) for k, v in times.items()}
     print(f"\nCPU, torch {torch.__version__}, {torch.get_num_threads()} thread(s); {len(paths)} 28x28 PNG files; "
-          f"{args.model} weights={args.weights}; median of {args.repeats} runs; labels agree on all images\n")
-    print("| way | images/s | seconds | speed-up |\n|---|---:|---:|---:|")
+          f"{args.model} weights={args.weights}; median of {args.repeats} runs; the labels agree on {agree} of {len(paths)} images\n")
+    print("| way | images/s | seconds | zoo predict's speed-up |\n|---|---:|---:|---:|")
     for k, v in times.items():
-        print(f"| {k} | {rate[k]:,.0f} | {statistics.median(v):.2f} | {rate[k] / rate['plain loop']:.1f}x |")
+        print(f"| {k} | {rate[k]:,.0f} | {statistics.median(v):.2f} | {rate['zoo predict'] / rate[k]:.1f}x |")
 
 
 if __name__ == "__main__":

@@ -249,3 +249,35 @@ def test_image_tensor_datasets_declare_their_preprocessing():
     data = ImageTensorDataset(torch.zeros(2, 3, 5, 7, dtype=torch.uint8), torch.zeros(2), mean=(0.1, 0.2, 0.3),
                               std=(0.4, 0.5, 0.6), class_names=("a",))
     assert data.preprocessing == Preprocessing(channels=3, size=(5, 7), mean=(0.1, 0.2, 0.3), std=(0.4, 0.5, 0.6))
+
+
+# ---------------------------------------------------------------------------- train -> report -> manifest -> card
+
+
+def test_training_records_the_train_sets_preprocessing_and_pinning_and_publishing_carry_it(tmp_path, digits):
+    from zoo.pin import pin_run
+    from zoo.runs import TrainConfig
+    from zoo.train import train
+    from zoo.weights import read_metadata
+
+    run = tmp_path / "run"
+    train(TrainConfig(model="mnist_mlp", data="digits", epochs=1, out=str(run), progress=False))
+    expected = digits.preprocessing.to_dict()
+    assert json.loads((run / "report.json").read_text())["preprocessing"] == expected
+    meta = read_metadata(run / "model.safetensors")
+    assert json.loads(meta["preprocessing"]) == expected and json.loads(meta["class_names"]) == list(digits.class_names)
+    assert zoo.get_preprocess(str(run / "model.safetensors")) == digits.preprocessing
+    spec = pin_run(run, tag="digits_unit", manifest=tmp_path / "weights" / "manifest.json")
+    assert spec.preprocessing == expected
+    assert read_manifest(tmp_path / "weights" / "manifest.json")["mnist_mlp.digits_unit"].preprocessing == expected
+    report = json.loads((run / "report.json").read_text())
+    del report["preprocessing"]  # a run from before reports recorded it: pinning asks its data set again
+    (run / "report.json").write_text(json.dumps(report))
+    assert pin_run(run, tag="digits_old", manifest=tmp_path / "weights" / "manifest.json").preprocessing == expected
+
+    pytest.importorskip("huggingface_hub")
+    from zoo.hub import stage
+
+    staged = stage("mnist_mlp", str(run / "model.safetensors"), tmp_path / "staged", repo_id="org/mlp")
+    assert json.loads((staged / "config.json").read_text())["zoo"]["preprocessing"] == expected
+    assert "- Preprocessing: 1 channel(s), resized to 28x28 (bilinear)" in (staged / "README.md").read_text()

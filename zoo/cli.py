@@ -433,7 +433,7 @@ def _add_predict_command(sub: Any) -> None:
     p.add_argument("--weights", help="weights tag, .safetensors path or hf:// URI (default: the model's default weights)")
     p.add_argument("--file", metavar="F", help="read more inputs from F, one per line (UTF-8 text)")
     p.add_argument("--top-k", type=int, metavar="K", help="also list the K most probable labels")
-    p.add_argument("--batch-size", type=int, default=64, help="default 64")
+    p.add_argument("--batch-size", type=int, help="inputs per forward pass (default 256 images, 32 texts, 16 CT crops)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per input: input, label, probability "
                    "(of that label), top_k when asked")

@@ -1,4 +1,4 @@
-"""``zoo demo`` (``make demo``): the whole path, offline, in about a minute.
+"""``zoo demo`` (``make demo``): the whole path, offline, in about half a minute on two CPU cores.
 
 1. train ``mnist_cnn`` (``n_feature=32``) on ``digits``, scikit-learn's bundled handwritten digits;
 2. evaluate it on the 297 held-out digits with the shared evaluator;

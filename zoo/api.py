@@ -68,14 +68,13 @@ def describe_weights(name: str, weights: Any = None) -> dict[str, Any]:
     import json
     from pathlib import Path
 
+    from zoo.errors import WeightsError
     from zoo.weights import HfWeightsURI, LocalWeights, WeightsSpec, fetch_hf, read_metadata, resolve_weights
 
     registry = get_registry()
     if weights is None and isinstance(name, (str, Path)) and str(name).endswith(".safetensors"):
         weights, name = str(name), read_metadata(name).get("arch")
         if not name:
-            from zoo.errors import WeightsError
-
             raise WeightsError(f"{weights} does not say which model it holds (no 'arch' metadata): name the model")
     arch, _, tag = name.partition(".") if isinstance(name, str) else (name, "", "")
     if tag and name not in registry.models and weights is None:
@@ -91,13 +90,20 @@ def describe_weights(name: str, weights: Any = None) -> dict[str, Any]:
         facts.update(weights=resolved.name, preprocessing=resolved.preprocessing, class_names=resolved.class_names,
                      dataset=resolved.dataset)
     elif isinstance(resolved, LocalWeights):
+        def read_json(text: str, what: str) -> Any:
+            try:
+                return json.loads(text)
+            except ValueError:
+                raise WeightsError(f"{what} is not valid JSON: the file is damaged") from None
+
         meta = read_metadata(resolved.path) if resolved.path.suffix == ".safetensors" else {}
-        report_path = resolved.path.parent / "report.json"
-        report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+        report_path = resolved.path.parent / "report.json"  # the run that wrote the file, for files without metadata
+        report = read_json(report_path.read_text(errors="replace"), str(report_path)) if report_path.is_file() else {}
         report = report if isinstance(report, dict) and report.get("model") == spec.name else {}
-        facts.update(weights=str(resolved.path), dataset=meta.get("dataset") or report.get("dataset"),
-                     preprocessing=json.loads(meta["preprocessing"]) if "preprocessing" in meta else report.get("preprocessing"),
-                     class_names=json.loads(meta["class_names"]) if "class_names" in meta else report.get("class_names"))
+        for key in ("preprocessing", "class_names", "dataset"):
+            facts[key] = read_json(meta[key], f"the {key} metadata of {resolved.path}") if key in meta and key != "dataset" \
+                else meta.get(key) or report.get(key)
+        facts["weights"] = str(resolved.path)
     if facts["preprocessing"] is None:
         facts["preprocessing"] = spec.meta.get("preprocessing")
     if not facts["class_names"]:

@@ -142,7 +142,8 @@ class Predictor:
                            "(zoo.get_preprocess(NAME), or Predictor.from_name)")
         self.preprocessing = preprocessing
         self.model = model.eval().to(self.device)
-        if self.kind == "image":  # channels-last convolutions: about 3x faster batches on CPUs (see bench_predict.py)
+        self._channels_last = self.kind == "image"  # channels-last convolutions: 3x faster batches on CPUs (bench_predict.py)
+        if self._channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.class_names = tuple(class_names or getattr(model, "class_names", ()) or ())
         if not self.class_names:
@@ -197,10 +198,15 @@ class Predictor:
 
     def _image_proba(self, pixels: list[torch.Tensor]) -> torch.Tensor:
         """``uint8 [C, H, W]`` images of the preprocessing's shape -> probabilities ``[B, num_classes]``."""
-        batch = self.preprocessing.normalize(torch.stack(pixels).to(self.device)).contiguous(memory_format=torch.channels_last)
+        batch = self.preprocessing.normalize(torch.stack(pixels).to(self.device))
         with torch.inference_mode():
-            logits = self.model(batch)
-        return self._softmax(logits, len(pixels))
+            if self._channels_last:
+                try:
+                    return self._softmax(self.model(batch.contiguous(memory_format=torch.channels_last)), len(pixels))
+                except RuntimeError:  # e.g. a model that calls .view() on activations, which channels-last strides refuse
+                    self._channels_last = False
+                    self.model.to(memory_format=torch.contiguous_format)
+            return self._softmax(self.model(batch), len(pixels))
 
     def _text_proba(self, texts: Sequence[str], batch_size: int, sort: bool, padding: str) -> torch.Tensor:
         if padding not in ("dynamic", "max"):

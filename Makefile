@@ -24,6 +24,7 @@ bench: $(STAMP)  ## the benchmarks behind BENCHMARKS.md
 	$(PY) benchmarks/bench_hub_list.py
 	$(PY) benchmarks/bench_cli_startup.py
 	$(PY) benchmarks/bench_onnx.py
+	$(PY) benchmarks/bench_predict.py  # needs the Debian package dataset-fashion-mnist
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -188,3 +188,34 @@ def test_luna_models_take_mhd_scans_through_the_analysis_pipeline(capsys, tmp_pa
             assert len(r["center_xyz_mm"]) == 3 and r["diameter_mm"] > 0 and 0 <= r["nodule_probability"] <= 1
     with pytest.raises(ZooError, match="its own pipeline"):
         Predictor.from_name("luna_classifier").predict_proba([root])
+
+
+def test_a_model_that_views_its_activations_still_predicts(digits):
+    """Predictor runs image models channels-last; a model whose forward calls .view() falls back to the usual layout."""
+
+    class Viewing(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 4, 3)
+            self.fc = torch.nn.Linear(4 * 26 * 26, 10)
+
+        def forward(self, x):
+            x = self.conv(x)
+            return self.fc(x.view(x.shape[0], -1))
+
+    model = Viewing()
+    prep = digits.preprocessing
+    predictor = Predictor(model, preprocessing=prep, class_names=[str(d) for d in range(10)])
+    got = predictor.predict_proba([digits.images[0], digits.images[1]])
+    with torch.inference_mode():
+        expected = torch.softmax(model(torch.stack([digits[0][0], digits[1][0]])), dim=1)
+    torch.testing.assert_close(got, expected)
+
+
+def test_damaged_weights_metadata_is_one_line(capsys, tmp_path, images):
+    from zoo.models.mnist import mnist_cnn
+    from zoo.weights import save_state_dict
+
+    save_state_dict(mnist_cnn(), tmp_path / "m.safetensors", metadata={"arch": "mnist_cnn", "model_kwargs": "{}", "preprocessing": "{bad"})
+    code, out, err = run(capsys, "predict", "mnist_cnn", "--weights", tmp_path / "m.safetensors", images / "a0.png")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "preprocessing metadata of" in err and "not valid JSON" in err

@@ -100,10 +100,9 @@ def describe_weights(name: str, weights: Any = None) -> dict[str, Any]:
         report_path = resolved.path.parent / "report.json"  # the run that wrote the file, for files without metadata
         report = read_json(report_path.read_text(errors="replace"), str(report_path)) if report_path.is_file() else {}
         report = report if isinstance(report, dict) and report.get("model") == spec.name else {}
-        for key in ("preprocessing", "class_names", "dataset"):
-            facts[key] = read_json(meta[key], f"the {key} metadata of {resolved.path}") if key in meta and key != "dataset" \
-                else meta.get(key) or report.get(key)
-        facts["weights"] = str(resolved.path)
+        facts.update(weights=str(resolved.path), dataset=meta.get("dataset") or report.get("dataset"))
+        for key in ("preprocessing", "class_names"):
+            facts[key] = read_json(meta[key], f"the {key} metadata of {resolved.path}") if key in meta else report.get(key)
     if facts["preprocessing"] is None:
         facts["preprocessing"] = spec.meta.get("preprocessing")
     if not facts["class_names"]:

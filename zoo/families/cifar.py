@@ -8,6 +8,7 @@ Registered as ``"module:function"`` strings: importing this module imports no to
 from __future__ import annotations
 
 from zoo.hookspecs import hookimpl
+from zoo.weights import shipped_manifest_path
 
 __all__ = ["CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR10_INPUT", "CIFAR10_INPUT_SHAPE",
            "CIFAR10_PREPROCESSING", "register_models", "register_datasets"]
@@ -35,7 +36,7 @@ def register_models(register):
     register("vgg16_cifar", "zoo.models.vgg:vgg16_cifar", task="classification", tags=("cifar10", "cnn", "vgg"),
              description="VGG16 with batch norm for 32x32 images: 13 3x3 conv + BN + ReLU, 5 max-pools, Linear(512, 10).",
              meta={"input": CIFAR10_INPUT, **_IO, "head": "classifier", "recipe": f"zoo train vgg16_cifar --data cifar10 {_SGD_RECIPE}"})
-    register("dsconv_net", "zoo.models.dsconv:dsconv_net", task="classification", tags=("cifar10", "mnist", "cnn", "mobilenet"),
+    register("dsconv_net", "zoo.models.dsconv:dsconv_net", task="classification", weights=str(shipped_manifest_path()), tags=("cifar10", "mnist", "cnn", "mobilenet"),
              description="MobileNet-v1-style depthwise-separable CNN for 32x32 (or 28x28 with in_channels=1), "
                          "with a width multiplier.",
              meta={"input": f"{CIFAR10_INPUT}; or [N, 1, 28, 28] (MNIST) with in_channels=1 (global pooling: any size)",

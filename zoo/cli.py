@@ -493,7 +493,7 @@ def _add_weights_commands(sub: Any) -> None:
     p = sub.add_parser("bundle", help="pack registered weights for an air-gapped machine", description="Write a tar "
                        "with the chosen models' weights and manifest entries; `zoo unbundle` imports it elsewhere.")
     p.add_argument("out", help="the .tar to write")
-    p.add_argument("models", nargs="+", help="model names")
+    p.add_argument("models", nargs="+", help="model names (all their weights) or arch.tag names (one weights entry)")
     p.set_defaults(run=cmd_bundle)
 
     p = sub.add_parser("unbundle", help="import a bundle into the local weights cache", description="Import a `zoo "

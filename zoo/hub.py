@@ -182,10 +182,22 @@ def publish(
 # ---------------------------------------------------------------------------------------- bundles
 
 
+def _weights_named(registry, name: str) -> list[WeightsSpec]:
+    """The weights entries that ``name`` (a model, or ``arch.tag``) selects."""
+    arch, dot, tag = name.partition(".")
+    weights = registry.model(arch).weights
+    if not dot:
+        return list(weights.values())
+    if tag not in weights:
+        raise WeightsError(f"{arch!r} has no weights tagged {tag!r}; its tags: {', '.join(weights) or '(none)'}")
+    return [weights[tag]]
+
+
 def bundle(models: list[str], out: str | Path) -> Path:
-    """Write a tar with the chosen models' registered weights and their manifest entries."""
+    """Write a tar with the chosen weights and their manifest entries: every registered weights entry of a
+    model name (``mnist_cnn``), or one entry named ``arch.tag`` (``mnist_cnn.digits``)."""
     registry = get_registry()
-    specs = [w for name in models for w in registry.model(name).weights.values()]
+    specs = [w for name in models for w in _weights_named(registry, name)]
     if not specs:
         raise ZooError(f"none of {models} has registered weights to bundle")
     out = Path(out)

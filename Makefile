@@ -25,6 +25,8 @@ bench: $(STAMP)  ## the benchmarks behind BENCHMARKS.md
 	$(PY) benchmarks/bench_cli_startup.py
 	$(PY) benchmarks/bench_onnx.py
 	$(PY) benchmarks/bench_predict.py  # needs the Debian package dataset-fashion-mnist
+	$(PY) benchmarks/bench_fashion_epoch.py --threads 1  # needs the Debian package dataset-fashion-mnist
+	$(PY) benchmarks/bench_fashion_epoch.py --threads 2
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -9,12 +9,12 @@ hubzoo's side is the ``zoo train`` command line (``python -m zoo train mnist_cnn
 batch of 64 (lr 1e-3, the default), and with a batch of 128 (lr 1.5e-3). Its batches are sliced from one uint8
 tensor and normalised whole; it trains on 54,000 images (10% of the train split held out for validation). Both run as fresh processes on the same files (the four ``.gz``
 files of ``--source`` gunzipped into ``TMP/FashionMNIST/raw``, torchvision's layout, which both readers
-accept), with the same number of torch threads (``--threads``, default 1: on a shared machine two threads
-per process mostly wait for each other). Samples/s count the training loop only, on both sides; "process s"
+accept), with the same number of torch threads (``--threads``, default 2: both cores of the
+development machine; BENCHMARKS.md reports 1 and 2). Samples/s count the training loop only, on both sides; "process s"
 is the whole command: start-up, reading the files, training and testing. Test accuracy is on the official
 10,000 test images.
 
-    .venv/bin/python benchmarks/bench_fashion_epoch.py [--rounds 3] [--threads 1] [--source /usr/share/datasets/fashion-mnist]
+    .venv/bin/python benchmarks/bench_fashion_epoch.py [--rounds 3] [--threads 2] [--source /usr/share/datasets/fashion-mnist]
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def zoo_recipe(root: Path, run_dir: Path, options: list[str], env: dict[str, str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of both processes (OMP_NUM_THREADS)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of both processes (OMP_NUM_THREADS)")
     parser.add_argument("--source", type=Path, default=Path("/usr/share/datasets/fashion-mnist"),
                         help="folder with the four Fashion-MNIST IDX files, .gz or not (apt-get install dataset-fashion-mnist)")
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "bench")

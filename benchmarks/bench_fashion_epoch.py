@@ -5,7 +5,7 @@ rounds; medians reported.
 The course's recipe is ``../shared/bench/course_mnist_recipe.py`` (per-sample ``ToTensor`` + ``Normalize``
 through torchvision's ``FashionMNIST``, ``DataLoader`` batch 64, SGD lr 0.01 momentum 0.5, 60,000 images).
 hubzoo's side is the ``zoo train`` command line (``python -m zoo train mnist_cnn --data fashion_mnist
---root ROOT --epochs 1 --no-augment``: Adam, no augmentation, as the course has none), twice: with the course's
+--root ROOT --epochs 1 --augment none``: Adam, no augmentation, as the course has none), twice: with the course's
 batch of 64 (lr 1e-3, the default), and with a batch of 128 (lr 1.5e-3). Its batches are sliced from one uint8
 tensor and normalised whole; it trains on 54,000 images (10% of the train split held out for validation). Both run as fresh processes on the same files (the four ``.gz``
 files of ``--source`` gunzipped into ``TMP/FashionMNIST/raw``, torchvision's layout, which both readers
@@ -68,9 +68,9 @@ def course_recipe(script: Path, root: Path, env: dict[str, str]) -> dict[str, fl
 
 
 def zoo_recipe(root: Path, run_dir: Path, options: list[str], env: dict[str, str]) -> dict[str, float]:
-    """``zoo train mnist_cnn --data fashion_mnist --root ROOT --epochs 1 --no-augment`` in a fresh interpreter."""
+    """``zoo train mnist_cnn --data fashion_mnist --root ROOT --epochs 1 --augment none`` in a fresh interpreter."""
     command = [sys.executable, "-m", "zoo", "train", "mnist_cnn", "--data", "fashion_mnist", "--root", str(root),
-               "--epochs", "1", "--no-augment", "--out", str(run_dir), "--quiet", *options]
+               "--epochs", "1", "--augment", "none", "--out", str(run_dir), "--quiet", *options]
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -55,6 +56,11 @@ TRAIN = ["train", "mnist_mlp", "--data", "digits", "--quiet"]
     (["--device", "tpu"], "unknown device 'tpu'"),
     (["--nproc", "4096"], "--nproc 4096 is more than the"),
     (["--epochs", "x"], "argument --epochs: invalid int value: 'x'"),
+    (["--loss", "nll"], "--loss nll needs a model that returns log-probabilities; 'mnist_mlp' returns logits"),
+    (["--loss", "model"], "--loss model: 'mnist_mlp' declares no loss of its own"),
+    (["--loss", "hinge"], "argument --loss: invalid choice: 'hinge'"),
+    (["--augment", "heavy"], "argument --augment: invalid choice: 'heavy'"),
+    *([(["--device", "cuda"], "CUDA is not available here")] if not torch.cuda.is_available() else []),
 ])
 def test_bad_train_options_write_nothing(capsys, tmp_path, extra, message):
     code, _, err = run_cli(capsys, *TRAIN, "--out", tmp_path / "run", *extra)
@@ -350,3 +356,10 @@ def test_a_bug_is_one_summary_line_with_the_debug_hint(capsys, monkeypatch):
     assert code == 1 and err.count("\n") == 1 and "internal error (ZeroDivisionError" in err and "--debug" in err
     with pytest.raises(ZeroDivisionError):
         main(["--debug", "list"])
+
+
+def test_an_augmentation_preset_on_text_data_writes_nothing(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "lstm_sentiment", "--data", "reviews", "--quiet", "--augment", "light",
+                           "--out", tmp_path / "run")
+    assert_one_error_line(code, err, "--augment light is for image data sets; 'reviews' is not one")
+    assert tree(tmp_path) == set()

@@ -16,9 +16,9 @@ from zoo.weights import MANIFEST_METRICS
 
 
 def test_command_names_only_what_differs_from_the_defaults():
-    config = TrainConfig("mnist_cnn", "digits", epochs=30, lr=0.01, augment=False, model_kwargs={"n_feature": 32},
+    config = TrainConfig("mnist_cnn", "digits", epochs=30, lr=0.01, augment="none", loss="mse", model_kwargs={"n_feature": 32},
                          data_kwargs={"permute_pixels": 0}, device="cuda", progress=False)
-    assert config.command() == ("zoo train mnist_cnn --data digits --epochs 30 --lr 0.01 --no-augment "
+    assert config.command() == ("zoo train mnist_cnn --data digits --epochs 30 --lr 0.01 --loss mse --augment none "
                                 "-k n_feature=32 -d permute_pixels=0")
     assert TrainConfig("a", "b").run_dir.as_posix() == "runs/a-b"
 
@@ -33,10 +33,10 @@ def test_the_train_options_come_from_the_config():
             assert parsed == [], f.name  # -k/-d collect KEY=VALUE pairs
         elif f.name not in ("model", "data"):
             assert parsed == expected, f.name
-    args = build_parser().parse_args(["train", "m", "--data", "d", "--no-augment", "--quiet", "--amp", "-k", "n_feature=32",
+    args = build_parser().parse_args(["train", "m", "--data", "d", "--augment", "strong", "--quiet", "--amp", "-k", "n_feature=32",
                                       "--optimizer", "sgd", "--batch-size", "8"])
     assert (args.augment, args.progress, args.amp, args.model_kwargs, args.optimizer, args.batch_size) == (
-        False, False, True, [("n_feature", 32)], "sgd", 8)
+        "strong", False, True, [("n_feature", 32)], "sgd", 8)
     with pytest.raises(ZooError, match="invalid choice: 'lion'"):
         build_parser().parse_args(["train", "m", "--data", "d", "--optimizer", "lion"])
 

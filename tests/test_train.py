@@ -103,3 +103,51 @@ def test_the_same_command_gives_a_byte_identical_weights_file(tmp_path):
     size = int.from_bytes(data[:8], "little")
     header = json.loads(data[8 : 8 + size])
     assert list(header["__metadata__"]) == sorted(header["__metadata__"])
+
+
+def test_tensorboard_events_continue_after_a_resume_and_the_report_names_the_device(tmp_path):
+    """The run folder holds TensorBoard events, read back with TensorBoard's own reader: every epoch once,
+    also when the run was interrupted and resumed."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def crash_after_second_epoch(record):
+        if record["epoch"] == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(_config(tmp_path / "run"), on_epoch_end=crash_after_second_epoch)
+    result = train(_config(tmp_path / "run", resume=True))
+    events = EventAccumulator(str(tmp_path / "run"))
+    events.Reload()
+    assert {"loss/train", "loss/val", "accuracy/val", "f1/val", "lr"} <= set(events.Tags()["scalars"])
+    steps = [e.step for e in events.Scalars("loss/val")]
+    assert sorted(steps) == [1, 2, 3]
+    assert [e.value for e in sorted(events.Scalars("loss/val"), key=lambda e: e.step)] == pytest.approx(
+        [r["val_loss"] for r in result.history])
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_without_tensorboard_the_trainer_says_so_once(tmp_path, monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tensorboard(name, *args, **kwargs):
+        if name.startswith("torch.utils.tensorboard"):
+            raise ImportError("no tensorboard")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    train(_config(tmp_path / "run", epochs=2, progress=True))
+    err = capsys.readouterr().err
+    assert err.count("tensorboard is not installed") == 1
+    assert not list((tmp_path / "run").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("augment, loss", [("light", "cross_entropy"), ("strong", "mse"), ("none", "auto")])
+def test_augmentation_presets_and_losses_train_and_are_in_the_command(tmp_path, augment, loss):
+    result = train(_config(tmp_path / "run", epochs=1, augment=augment, loss=loss))
+    command = json.loads((tmp_path / "run" / "report.json").read_text())["command"]
+    assert (f"--augment {augment}" in command) and ((f"--loss {loss}" in command) == (loss != "auto"))
+    assert 0 <= result.test_report["accuracy"] <= 1 and result.history[0]["train_loss"] > 0

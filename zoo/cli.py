@@ -120,7 +120,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from zoo.api import evaluate, get_dataset, get_model
     from zoo.evaluation import resolve_device
 
-    resolve_device(args.device)
+    args.device = str(resolve_device(args.device))
     if args.batch_size < 1:
         raise ZooError(f"--batch-size {args.batch_size} is not valid: expected at least 1")
     spec = get_registry().model(args.name)
@@ -209,7 +209,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from zoo.evaluation import resolve_device
     from zoo.predict import Predictor, format_records, read_lines
 
-    resolve_device(args.device)
+    args.device = str(resolve_device(args.device))
     predictor = Predictor.from_name(args.name, args.weights, device=args.device, batch_size=args.batch_size,
                                     **dict(args.model_kwargs))
     inputs = list(args.inputs) + (read_lines(args.file, "text" if predictor.kind == "text" else "input") if args.file else [])
@@ -403,7 +403,7 @@ def _add_train_command(sub: Any) -> None:
         options: dict[str, Any] = {"dest": f.name, "help": help_text}
         if isinstance(default, dict):  # -k/-d KEY=VALUE, repeatable, collected into the dict
             options.update(type=_key_value, action="append", default=[], metavar=f.metadata["metavar"])
-        elif isinstance(default, bool):  # a switch: --amp turns on a False default, --no-augment off a True one
+        elif isinstance(default, bool):  # a switch: --amp turns on a False default, --quiet off a True one
             options.update(action="store_false" if default else "store_true")
         elif default is MISSING:  # --data
             options.update(required=True, metavar=f.metadata.get("metavar"))
@@ -426,7 +426,7 @@ def _add_eval_command(sub: Any) -> None:
     p.add_argument("--download", action="store_true", help="download the dataset if it is missing (needs network)")
     p.add_argument("-d", "--data-arg", dest="data_kwargs", type=_key_value, action="append", default=[],
                    metavar="KEY=VALUE", help="dataset argument, e.g. -d permute_pixels=0 (repeatable)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available, else the CPU), cpu or cuda[:N] (default auto)")
     _add_model_kwargs(p)
     p.add_argument("--weights", help="weights tag, .safetensors path or hf:// URI (default: none, random init)")
     p.add_argument("--split", default="test", help="default test")
@@ -453,7 +453,7 @@ def _add_predict_command(sub: Any) -> None:
     p.add_argument("--file", metavar="F", help="read more inputs from F, one per line (UTF-8 text)")
     p.add_argument("--top-k", type=int, metavar="K", help="also list the K most probable labels")
     p.add_argument("--batch-size", type=int, help="inputs per forward pass (default 256 images, 32 texts, 16 CT crops)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available, else the CPU), cpu or cuda[:N] (default auto)")
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per input: input, label, probability "
                    "(of that label), top_k when asked")
     _add_model_kwargs(p)

@@ -27,10 +27,13 @@ EVALUATOR_TASK = {"classification": "classification", "text-classification": "cl
 
 
 def resolve_device(name: str) -> torch.device:
-    """``cpu``, ``cuda`` or ``cuda:N`` as a ``torch.device``; an error naming what is available otherwise."""
+    """``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N`` as a ``torch.device``; an
+    error naming what is available otherwise."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     match = re.fullmatch(r"cpu|cuda(?::(\d+))?", str(name))
     if match is None:
-        raise ZooError(f"unknown device {name!r}; expected cpu, cuda or cuda:N")
+        raise ZooError(f"unknown device {name!r}; expected auto, cpu, cuda or cuda:N")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ZooError(f"--device {name} was asked for, but CUDA is not available here; use --device cpu")

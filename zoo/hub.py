@@ -90,7 +90,7 @@ def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None =
     if not training.get("command"):
         raise ZooError(f"refusing to publish {name}: its weights have no training command")
     if verify:
-        check_publishable(name, weights, dataset, metrics, class_names=extra["class_names"])
+        check_publishable(name, weights, dataset, metrics, class_names=extra["class_names"], training=training)
     model = get_model(name, weights=weights)  # registered weights bring their pinned side files
     data_spec = get_registry().datasets.get(dataset)
     class_names = list(extra["class_names"] or (data_spec.class_names if data_spec else None) or []) or None

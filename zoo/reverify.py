@@ -21,7 +21,7 @@ from zoo.errors import DataError, ZooError
 from zoo.plugins import get_registry
 from zoo.weights import MANIFEST_METRICS, WeightsSpec, check_assets, load_state_dict
 
-__all__ = ["EXACT_ATOL", "MetricCheck", "EntryCheck", "verify_entry", "remeasure", "verify_metrics", "format_table", "check_publishable"]
+__all__ = ["EXACT_ATOL", "MetricCheck", "EntryCheck", "verify_entry", "remeasure", "trained_with_amp", "verify_metrics", "format_table", "check_publishable"]
 
 #: Largest difference allowed for count-derived metrics on the CPU: float rounding, not a tolerance.
 EXACT_ATOL = 1e-9
@@ -91,16 +91,24 @@ def verify_entry(spec: WeightsSpec, *, atol: float = 1e-3, device: str = "cpu", 
     except ZooError as exc:
         return EntryCheck(spec.name, "error", str(exc).splitlines()[0], spec.dataset or None, (spec.metrics or {}).get("split"))
     return remeasure(spec.arch, spec.tag, spec.dataset, spec.metrics or {}, entry=spec.name, class_names=spec.class_names,
-                     atol=atol, device=device, batch_size=batch_size)
+                     atol=atol, device=device, batch_size=batch_size, autocast=trained_with_amp(spec.training))
+
+
+def trained_with_amp(training: dict[str, Any] | None) -> bool:
+    """Whether the recorded training command ran with ``--amp``: ``zoo train`` then evaluated under bf16
+    autocast, so the recorded metrics are re-measured the same way (fp32 moves a few borderline pixels)."""
+    return "--amp" in str((training or {}).get("command", "")).split()
 
 
 def remeasure(arch: str, weights: Any, dataset_name: str | None, metrics: dict[str, Any], *, entry: str,
-              class_names: list[str] | None = None, atol: float = 1e-3, device: str = "cpu", batch_size: int = 256) -> EntryCheck:
+              class_names: list[str] | None = None, atol: float = 1e-3, device: str = "cpu", batch_size: int = 256,
+              autocast: bool = False) -> EntryCheck:
     """Evaluate model ``arch`` with ``weights`` (a tag or a file) on ``dataset_name``'s ``metrics["split"]``
     with the shared evaluator and compare with the recorded ``metrics``.
 
     ``atol`` applies off the CPU; on the CPU the count-derived metrics must match to :data:`EXACT_ATOL`.
-    ``metrics["num_samples"]``, when recorded, must equal the split's size.
+    ``metrics["num_samples"]``, when recorded, must equal the split's size; ``autocast`` evaluates under
+    bf16 autocast, as ``zoo train --amp`` did when it recorded the metrics.
     """
     split = metrics.get("split")
     result = EntryCheck(entry, "error", dataset=dataset_name or None, split=split)
@@ -123,7 +131,7 @@ def remeasure(arch: str, weights: Any, dataset_name: str | None, metrics: dict[s
     model = get_model(arch, weights=weights).eval().to(device)
     num_classes = data_spec.num_classes or len(class_names or ()) or None
     report = evaluate(model, dataset, task=model_spec.task, num_classes=num_classes, batch_size=batch_size,
-                      device=device, progress=False, class_names=list(class_names or []) or None)
+                      device=device, progress=False, class_names=list(class_names or []) or None, autocast=autocast)
     tolerance = EXACT_ATOL if str(device) == "cpu" else atol
     result.checks = _compare(metrics, report, tolerance)
     result.status = "ok" if result.checks and all(c.ok for c in result.checks) else "failed"
@@ -170,10 +178,11 @@ def format_table(results: list[EntryCheck]) -> str:
 
 
 def check_publishable(arch: str, weights: Any, dataset_name: str | None, metrics: dict[str, Any], *,
-                      class_names: list[str] | None = None) -> EntryCheck:
+                      class_names: list[str] | None = None, training: dict[str, Any] | None = None) -> EntryCheck:
     """Raise :class:`~zoo.errors.ZooError` unless the recorded ``metrics`` re-verify (:func:`remeasure`, CPU)."""
     entry = f"{arch}.{weights}" if isinstance(weights, str) and "/" not in weights and not weights.endswith(".safetensors") else arch
-    result = remeasure(arch, weights, dataset_name, metrics, entry=entry, class_names=class_names)
+    result = remeasure(arch, weights, dataset_name, metrics, entry=entry, class_names=class_names,
+                       autocast=trained_with_amp(training))
     if result.status != "ok":
         what = "cannot be re-checked here" if result.status == "skipped" else "do not re-verify"
         raise ZooError(f"refusing to publish {entry}: its recorded metrics {what} ({result.reason}); "

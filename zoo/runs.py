@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 from contextlib import contextmanager
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -37,13 +38,18 @@ BEST_WEIGHTS = "best.safetensors"
 WEIGHTS = "model.safetensors"
 LOCK = ".lock"  # held (flock) by the process training into the folder
 
+#: ``--loss`` choices (``zoo.losses.make_loss``) and ``--augment`` presets (``zoo.augment.make_augment``), kept
+#: here as data so that the ``zoo train`` parser is built without importing torch.
+LOSSES = ("auto", "cross_entropy", "nll", "mse", "model")
+AUGMENT_PRESETS = ("default", "none", "light", "strong")
+
 #: Config fields that may differ between a run and its resumption (they do not change the result).
 RESUMABLE_CHANGES = frozenset({"epochs", "resume", "progress", "device", "workers", "nproc"})
 
 
 def _option(default: Any, help: str, **cli: Any) -> Any:
     """A config field with its ``zoo train`` help text; ``cli`` may hold ``choices``, ``flag`` (the option's
-    name when it is not ``--field-name``, e.g. ``--no-augment`` for a switch that turns a default off) and
+    name when it is not ``--field-name``, e.g. ``--quiet`` for a switch that turns a default off) and
     ``metavar``."""
     if isinstance(default, dict):
         return field(default_factory=dict, metadata={"help": help, **cli})
@@ -71,7 +77,13 @@ class TrainConfig:
     step_size: int = _option(30, "epochs between steps of the step schedule")
     gamma: float = _option(0.1, "factor of the step schedule")
     label_smoothing: float = _option(0.0, "label smoothing of the cross-entropy loss")
-    augment: bool = _option(True, "switch off the training split's batch augmentation", flag="--no-augment")
+    loss: str = _option("auto", "training loss: cross_entropy (with --label-smoothing), nll (models returning "
+                        "log-probabilities), mse (softmax against one-hot), model (the model's own, e.g. the U-Net's Dice); "
+                        "auto: the model's own where it declares one, else cross_entropy", choices=LOSSES)
+    augment: str = _option("default", "batch augmentation of image training data: none, light (random crop with padding, "
+                           "flips where the dataset allows), strong (random resized crop, rotation, brightness/contrast "
+                           "jitter, flips where allowed); default: the dataset's own (CIFAR-10 crop+flip, Fashion-MNIST flip)",
+                           choices=AUGMENT_PRESETS)
     amp: bool = _option(False, "autocast to bfloat16: on GPUs, and on CPUs with native bf16 (with --channels-last it "
                         "trained vgg16_cifar 1.8x faster here; see BENCHMARKS.md)")
     channels_last: bool = _option(False, "channels-last memory format for 4D image models")
@@ -80,7 +92,7 @@ class TrainConfig:
                                    "split (LUNA16: the held-out samples then come from training scans)")
     patience: int = _option(5, "early stopping: epochs without a better validation loss (0: off)")
     seed: int = _option(0, "seed of the split, the initialisation, the batch order and the augmentation")
-    device: str = _option("cpu", "cpu or cuda[:N]")
+    device: str = _option("auto", "auto (CUDA when available, else the CPU), cpu or cuda[:N]")
     out: str | None = _option(None, "run folder (default runs/MODEL-DATASET)")
     resume: bool = _option(False, "continue the run in --out from its last checkpoint")
     init: str | None = _option(None, "fine-tune: start from these weights (a tag, ARCH.TAG, a .safetensors path or hf://...): "
@@ -107,11 +119,11 @@ class TrainConfig:
         """``zoo train ...`` with every setting that changes the result and differs from the defaults."""
         parts = ["zoo", "train", self.model, "--data", self.data]
         for name in ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule", "step_size",
-                     "gamma", "label_smoothing", "val_fraction", "patience", "seed"):
+                     "gamma", "label_smoothing", "loss", "augment", "val_fraction", "patience", "seed"):
             value = getattr(self, name)
             if value != default_of(name):
                 parts += [f"--{name.replace('_', '-')}", str(value)]
-        parts += [flag for flag, on in (("--no-augment", not self.augment), ("--amp", self.amp), ("--channels-last", self.channels_last),
+        parts += [flag for flag, on in (("--amp", self.amp), ("--channels-last", self.channels_last),
                                         ("--val-from-train", self.val_from_train)) if on]
         parts += ["--init", self.init] if self.init is not None else []
         parts += ["--freeze", self.freeze] if self.freeze != "none" else []
@@ -217,6 +229,43 @@ def write_epoch_logs(run_dir: Path, history: list[dict[str, Any]]) -> None:
 
     atomic_write_bytes(run_dir / METRICS_LOG, "".join(json.dumps(r) + "\n" for r in history).encode())
     plot_training_curves(history, run_dir / CURVES)
+
+
+#: TensorBoard tag of each epoch-record field (``zoo train``'s events; grouped so train and val share a chart).
+EVENT_TAGS = {"train_loss": "loss/train", "val_loss": "loss/val", "train_accuracy": "accuracy/train",
+              "val_accuracy": "accuracy/val", "val_f1": "f1/val", "lr": "lr", "samples_per_s": "speed/samples_per_s"}
+
+
+class EventLog:
+    """The run's TensorBoard events: one ``events.out.tfevents.*`` file per process in the run folder (the
+    ``SummaryWriter`` layout, so ``tensorboard --logdir runs`` shows every run), one point per epoch and tag of
+    :data:`EVENT_TAGS`. A resumed run starts at ``first_epoch`` and purges anything a killed process wrote for
+    that epoch or later, so every epoch appears once. Without the ``tensorboard`` package it says so once and
+    does nothing (the curves still go to ``curves.png`` and ``metrics.jsonl``)."""
+
+    def __init__(self, run_dir: Path, *, first_epoch: int, progress: bool) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            self.writer = None
+            if progress:
+                print("note: tensorboard is not installed (pip install 'hubzoo[tensorboard]'); the curves go to "
+                      f"{CURVES} and {METRICS_LOG} only", file=sys.stderr)
+            return
+        self.writer = SummaryWriter(str(run_dir), purge_step=first_epoch if first_epoch > 1 else None)
+
+    def add(self, record: dict[str, Any]) -> None:
+        """The epoch record's numbers (``None`` values, e.g. no train accuracy for segmentation, are skipped)."""
+        if self.writer is None:
+            return
+        for key, tag in EVENT_TAGS.items():
+            if record.get(key) is not None:
+                self.writer.add_scalar(tag, float(record[key]), record["epoch"])
+        self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 def read_history(run_dir: Path) -> list[dict[str, Any]]:

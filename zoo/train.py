@@ -21,7 +21,6 @@ files, such as the LSTM's vocabulary) and adds ``W``'s builder arguments to the 
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import shutil
@@ -35,9 +34,11 @@ import torch
 from torch import nn
 
 from zoo import runs
+from zoo.augment import make_augment
 from zoo.api import dataset_preprocessing, get_dataset, get_model
 from zoo.builder import check_kwargs, freeze_backbone, open_weights, require_head, start_from
 from zoo.errors import DataError, ZooError
+from zoo.losses import check_loss, make_loss
 from zoo.evaluation import all_reduce_sum, evaluate, forward, iterate_batches, resolve_device
 from zoo.plugins import get_registry
 from zoo.runs import TrainConfig, TrainResult
@@ -77,21 +78,6 @@ def _make_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer) -> tor
     raise ZooError(f"unknown schedule {config.schedule!r}; expected none, cosine or step")
 
 
-def _make_loss(config: TrainConfig, spec: Any, model: nn.Module | None = None) -> nn.Module:
-    """The model's own loss: ``model.make_loss()`` when the model has it (a loss chosen by builder
-    arguments, e.g. ``luna_unet -k loss=bce_dice``), else the factory its metadata names
-    (``meta["loss"]``), else cross-entropy on logits."""
-    if model is not None and hasattr(model, "make_loss"):
-        return model.make_loss()
-    factory = spec.meta.get("loss")
-    if factory is None:
-        return nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    if isinstance(factory, str):
-        module_name, _, attr = factory.partition(":")
-        factory = getattr(importlib.import_module(module_name), attr)
-    return factory()
-
-
 # ------------------------------------------------------------------------------ distributed
 
 
@@ -116,6 +102,7 @@ def check_config(config: TrainConfig) -> None:
     if spec.task != data_spec.task:
         raise ZooError(f"model {spec.name!r} is for {spec.task}, but dataset {data_spec.name!r} is for {data_spec.task}")
     check_kwargs(spec.resolve_factory(), config.model_kwargs, what=f"model {spec.name!r}")
+    check_loss(config.loss, spec)
     if config.freeze == "backbone":
         require_head(spec)
     check_kwargs(data_spec.resolve_factory(), config.data_kwargs, what=f"dataset {data_spec.name!r}", fixed=("split", "root", "download"))
@@ -237,6 +224,8 @@ def train(config: TrainConfig, *, on_epoch_end: Callable[[dict[str, Any]], None]
     ``--resume``); a run that fails before its first checkpoint leaves no folder behind.
     """
     config = _with_init_kwargs(config)
+    if config.device == "auto":  # CUDA when there is one; the report says which device ran
+        config = replace(config, device=resolve_device("auto").type)
     check_config(config)
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun's other ranks: rank 0 holds the run folder
         return _train_in_group(config, on_epoch_end)
@@ -288,6 +277,7 @@ class _Fit:
     loss_fn: nn.Module
     state: dict[str, Any]
     frozen: list[nn.Module] = field(default_factory=list)  # --freeze backbone: kept in eval mode (BatchNorm statistics fixed)
+    events: runs.EventLog | None = None  # rank 0's TensorBoard events
 
 
 def _train(config: TrainConfig, rank: int, local_rank: int, world: int, on_epoch_end: Any) -> TrainResult:
@@ -303,6 +293,7 @@ def _train(config: TrainConfig, rank: int, local_rank: int, world: int, on_epoch
         runs.write_config(config)
         if hasattr(fit.model, "save_assets"):
             fit.model.save_assets(config.run_dir)
+        fit.events = runs.EventLog(config.run_dir, first_epoch=fit.state["epoch"] + 1, progress=config.progress)
     net = fit.model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(fit.model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -319,6 +310,8 @@ def _train(config: TrainConfig, rank: int, local_rank: int, world: int, on_epoch
             torch.distributed.barrier()  # rank 0 has written the checkpoint and best weights
         if on_epoch_end is not None:
             on_epoch_end(record)
+    if fit.events is not None:
+        fit.events.close()
     if state["epoch"] < config.epochs and config.progress and lead:
         print(f"early stop after epoch {state['epoch']}: no better validation loss for {config.patience} epochs")
     return _final_test(config, fit, data, device, lead, evaluate_kwargs)
@@ -351,9 +344,22 @@ def _load_data(config: TrainConfig, data_spec: Any) -> _Data:
         val_set = train_set
         train_idx, val_idx = split_indices(len(train_set), config.val_fraction, config.seed)
         validation = f"{config.val_fraction:g} of the {config.data} train split ({len(val_idx)} samples, seed {config.seed})"
+    _choose_augment(config, data_spec, train_set)
     class_names = list(getattr(train_set, "class_names", None) or data_spec.class_names or []) or None
     _check_num_classes(config, data_spec, class_names)
     return _Data(train_set, val_set, test_set, train_idx, val_idx, validation, class_names)
+
+
+def _choose_augment(config: TrainConfig, data_spec: Any, train_set: Any) -> None:
+    """``--augment light|strong``: the preset replaces the training split's own augmentation; image data sets
+    only (those with a batch ``augment``), flips only where the data set's ``meta["flips"]`` allows them."""
+    if config.augment in ("default", "none"):
+        return
+    images = getattr(train_set, "images", None)
+    if not hasattr(train_set, "augment") or not isinstance(images, torch.Tensor) or images.dim() != 4:
+        raise ZooError(f"--augment {config.augment} is for image data sets; {data_spec.name!r} is not one "
+                       "(use --augment default or none)")
+    train_set.augment = make_augment(config.augment, flips=bool(data_spec.meta.get("flips", False)), size=min(images.shape[-2:]))
 
 
 def _check_num_classes(config: TrainConfig, data_spec: Any, class_names: list[str] | None) -> None:
@@ -401,7 +407,7 @@ def _build_fit(config: TrainConfig, spec: Any, data: _Data, device: torch.device
             schedule.load_state_dict(saved.pop("schedule"))
         saved.pop("schedule", None)
         state = saved
-    return _Fit(model, optimizer, schedule, _make_loss(config, spec, model), state, frozen)
+    return _Fit(model, optimizer, schedule, make_loss(config.loss, spec, model, label_smoothing=config.label_smoothing), state, frozen)
 
 
 def _train_one_epoch(config: TrainConfig, net: nn.Module, fit: _Fit, data: _Data, epoch: int, device: torch.device,
@@ -422,7 +428,7 @@ def _train_one_epoch(config: TrainConfig, net: nn.Module, fit: _Fit, data: _Data
     start, totals = time.perf_counter(), torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
     bar = progress(total=len(mine), desc=f"epoch {epoch}/{config.epochs}", unit="sample", disable=not (config.progress and rank == 0), leave=False)
     for inputs, targets in iterate_batches(data.train_set, mine, batch_size=config.batch_size // world, workers=config.workers,
-                                           augment=config.augment, device=device):
+                                           augment=config.augment != "none", device=device):
         targets = targets.to(device, non_blocking=True)
         if config.channels_last and isinstance(inputs, torch.Tensor) and inputs.dim() in CHANNELS_LAST:
             inputs = inputs.contiguous(memory_format=CHANNELS_LAST[inputs.dim()])
@@ -465,6 +471,8 @@ def _end_epoch(config: TrainConfig, fit: _Fit, record: dict[str, Any], lead: boo
     if not lead:
         return
     run_dir = config.run_dir
+    if fit.events is not None:  # before the checkpoint: a resume purges what a killed process wrote after it
+        fit.events.add(record)
     if improved:
         save_state_dict(fit.model, run_dir / runs.BEST_WEIGHTS, metadata=runs.weights_metadata(config))
     runs.save_checkpoint(run_dir / runs.CHECKPOINT, fit.model, fit.optimizer, fit.schedule, state)
@@ -493,7 +501,7 @@ def _final_test(config: TrainConfig, fit: _Fit, data: _Data, device: torch.devic
         runs.write_report(run_dir, {
             "model": config.model, "dataset": config.data, "split": "test", "validation": data.validation,
             "command": config.command(), "model_kwargs": config.model_kwargs, "class_names": data.class_names,
-            "preprocessing": prep,
+            "preprocessing": prep, "device": str(device),
             "best_epoch": state["best_epoch"], "epochs_run": state["epoch"], "sha256": sha256, "metrics": test_report,
             "init": state.get("init"),
             "versions": {"hubzoo": __version__, "torch": torch.__version__},

@@ -156,7 +156,7 @@ def cifar10(split: str = "train", root: str | None = None, download: bool = Fals
     ``CIFAR10`` from ``ROOT/cifar-10-batches-py`` (``ROOT`` defaults to ``$ZOO_DATA``); ``download=True`` fetches it.
 
     The train split's ``augment`` is :func:`random_crop_flip`, applied by ``batch(indices, augment=True)``
-    (``zoo train --no-augment`` switches it off); the test split has none. ``verify_md5=False`` accepts
+    (``zoo train --augment none`` switches it off); the test split has none. ``verify_md5=False`` accepts
     CIFAR-format folders other than the official release (see :func:`write_cifar10_folder`). A missing
     folder or file, a file whose md5 differs, or one that cannot be unpickled is a
     :class:`~zoo.errors.DataError` that names it.

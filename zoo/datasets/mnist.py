@@ -206,7 +206,7 @@ def fashion_mnist(split: str = "train", root: str | None = None, download: bool 
 
     Looks in ``root`` when given, else in ``$ZOO_DATA`` then :data:`FASHION_SYSTEM_DIR` (the layouts are in
     the module docstring); ``download=True`` fetches the files into ``ROOT/FashionMNIST/raw`` when missing.
-    The train split's ``augment`` is :func:`random_flip` (``zoo train --no-augment`` switches it off), except
+    The train split's ``augment`` is :func:`random_flip` (``zoo train --augment none`` switches it off), except
     with ``permute_pixels``, where neighbouring pixels are no longer neighbours.
     """
     check_split(split, ("train", "test"), "fashion_mnist")

@@ -44,7 +44,12 @@ def register_models(register):
     register("cifar_net", "zoo.models.cifar_net:cifar_net", task="classification", tags=("cifar10", "cnn", "course"),
              description="The course's LeNet-style CIFAR-10 baseline: two 5x5 conv + ReLU + 2x2 max-pool, FC 120, FC 84, FC 10.",
              meta={"input": CIFAR10_INPUT, **_IO, "head": "fc3",
-                   "recipe": "zoo train cifar_net --data cifar10 --no-augment --epochs 10 --optimizer adam --lr 1e-3 --batch-size 64"})
+                   "recipe": "zoo train cifar_net --data cifar10 --augment none --epochs 10 --optimizer adam --lr 1e-3 --batch-size 64"})
+    register("cifar_net_bn", "zoo.models.cifar_net:cifar_net_bn", task="classification", tags=("cifar10", "cnn", "course"),
+             description="The course's improved CIFAR-10 network: pairs of 3x3 conv + BN + LeakyReLU in three stages, "
+                         "dropout, FC 256, FC 10.",
+             meta={"input": CIFAR10_INPUT, **_IO, "head": "classifier.4",
+                   "recipe": "zoo train cifar_net_bn --data cifar10 --epochs 20 --optimizer adam --lr 1e-3 --batch-size 128"})
 
 
 @hookimpl
@@ -52,4 +57,4 @@ def register_datasets(register):
     register("cifar10", "zoo.datasets.cifar:cifar10", task="classification", num_classes=10, class_names=CIFAR10_CLASSES,
              description="CIFAR-10, 32x32 colour images (torchvision's cifar-10-batches-py; download=True when online); "
                          "train split augmented with random crop (padding 4) + horizontal flip",
-             meta={"input_shape": CIFAR10_INPUT_SHAPE})
+             meta={"input_shape": CIFAR10_INPUT_SHAPE, "flips": True})

@@ -47,9 +47,12 @@ def register_models(register):
 @hookimpl
 def register_datasets(register):
     register("digits", "zoo.datasets.mnist:digits", task="classification", num_classes=10, class_names=DIGIT_NAMES,
-             description="scikit-learn's 8x8 handwritten digits upscaled to 28x28 (offline; 1,438 train / 359 test)")
+             description="scikit-learn's 8x8 handwritten digits upscaled to 28x28 (offline; 1,438 train / 359 test)",
+             meta={"flips": False})  # a mirrored digit is another sign: --augment never flips digits
     register("mnist", "zoo.datasets.mnist:mnist", task="classification", num_classes=10, class_names=DIGIT_NAMES,
-             description="MNIST handwritten digits, 28x28 (IDX files, gzipped or not; download=True when online)")
+             description="MNIST handwritten digits, 28x28 (IDX files, gzipped or not; download=True when online)",
+             meta={"flips": False})
     register("fashion_mnist", "zoo.datasets.mnist:fashion_mnist", task="classification", num_classes=10, class_names=FASHION_NAMES,
              description="Fashion-MNIST: 28x28 grayscale clothing, 10 classes, 60,000 train / 10,000 test (IDX files: "
-                         "apt-get install dataset-fashion-mnist, or --download when online)")
+                         "apt-get install dataset-fashion-mnist, or --download when online)",
+             meta={"flips": True})

@@ -20,7 +20,8 @@ _SPLITS = {"splits": ("train", "val", "test")}
 @hookimpl
 def register_datasets(register):
     register("imagefolder", "zoo.datasets.imagefolder:imagefolder", task="classification", num_classes=None,
-             meta={**_SPLITS, "input": "uint8 images as the model's preprocessing makes them, normalised"},
+             meta={**_SPLITS, "input": "uint8 images as the model's preprocessing makes them, normalised",
+                   "flips": True},  # --augment light/strong mirror your images
              description="your images: ROOT/{train,val,test}/<class>/<image> or ROOT/<class>/<image> (split seeded, "
                          "stratified); classes are the folder names")
     register("text_csv", "zoo.datasets.text_csv:text_csv", task="text-classification", num_classes=None,

@@ -148,3 +148,11 @@ def test_readme_figure_parser_reads_both_tables():
     text = ("| weights | parameters | test accuracy | cmd |\n|---|---:|---:|---|\n| `a.b` | 1 | 0.91 | `x` |\n\n"
             "| model | task | weights |\n|---|---|---|\n| `c` | seg | `d` (default): Dice 0.5 on it |\n")
     assert _readme_figures(text) == [("a.b", "accuracy", "0.91"), ("c.d", "dice", "0.5")]
+
+
+def test_entries_trained_with_amp_are_remeasured_under_autocast():
+    from zoo.reverify import trained_with_amp
+
+    assert trained_with_amp(_shipped("luna_unet.synthetic").training)  # its Dice moves in the 5th digit in fp32
+    assert not trained_with_amp(_shipped("mnist_cnn.digits").training)
+    assert not trained_with_amp({"command": "zoo train x --ampere"}) and not trained_with_amp(None)

@@ -31,6 +31,7 @@ bench: $(STAMP)  ## the benchmarks behind BENCHMARKS.md
 	$(PY) benchmarks/bench_predict.py  # needs the Debian package dataset-fashion-mnist
 	$(PY) benchmarks/bench_fashion_epoch.py --threads 1  # needs the Debian package dataset-fashion-mnist
 	$(PY) benchmarks/bench_fashion_epoch.py --threads 2
+	$(PY) benchmarks/bench_fashion_recipes.py
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -83,5 +83,6 @@ def test_the_plugin_trains_evaluates_and_publishes(installed, capsys, tmp_path):
                                "--weights", str(out_dir / "model.safetensors"), "--json"))
     assert evaluated["confusion_matrix"] == report["metrics"]["confusion_matrix"]
     staged = tmp_path / "staged"
-    run(capsys, "publish", "resnet18_cifar", "--weights", str(out_dir / "model.safetensors"), "--repo-id", "me/resnet", "--dry-run", str(staged))
+    run(capsys, "publish", "resnet18_cifar", "--weights", str(out_dir / "model.safetensors"), "--repo-id", "me/resnet", "--dry-run", str(staged),
+        "--root", root)
     assert json.loads((staged / "config.json").read_text())["in_channels"] == 1

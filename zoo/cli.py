@@ -296,7 +296,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from zoo.hub import publish
 
     where = publish(args.name, args.weights, repo_id=args.repo_id, revision=args.revision, private=args.private,
-                    dry_run=args.dry_run, with_onnx=args.with_onnx, verify=not args.no_verify)
+                    dry_run=args.dry_run, with_onnx=args.with_onnx, verify=not args.no_verify,
+                    data_root=args.root)
     print(f"staged {args.name} in {where} (nothing uploaded)" if args.dry_run else f"published {args.name}: {where}")
     return 0
 
@@ -514,6 +515,7 @@ def _add_weights_commands(sub: Any) -> None:
     p.add_argument("--with-onnx", action="store_true", help="add model.onnx (zoo export, parity checked) and name it in the card")
     p.add_argument("--no-verify", action="store_true", help="skip re-evaluating the recorded metrics first (`zoo verify "
                    "--metrics`); the card then says they were not re-checked")
+    p.add_argument("--root", help="data folder of the weights' dataset, for that re-check (default $ZOO_DATA or ~/.cache/zoo/data)")
     p.set_defaults(run=cmd_publish)
 
     p = sub.add_parser("pull", help="fetch hf:// weights into the cache and verify them", description="Download "

@@ -77,11 +77,11 @@ def _weights_record(name: str, weights: Any) -> tuple[Path, dict[str, Any], dict
 
 
 def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None = None, with_onnx: bool = False,
-          verify: bool = True) -> Path:
+          verify: bool = True, data_root: str | None = None) -> Path:
     """Write the folder :func:`publish` uploads into ``out_dir`` and return it (see the module doc).
     ``with_onnx`` adds ``model.onnx`` (``zoo.export``, parity checked) and names it in the card. Unless
-    ``verify`` is false, the recorded metrics must re-verify first (``zoo.reverify.check_publishable``);
-    the card says whether they were."""
+    ``verify`` is false, the recorded metrics must re-verify first (``zoo.reverify.check_publishable``,
+    on the dataset under ``data_root`` when given); the card says whether they were."""
     spec = get_registry().model(name)
     weights_file, model_kwargs, metrics, training, dataset, extra = _weights_record(name, weights)
     numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "split"}
@@ -90,7 +90,7 @@ def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None =
     if not training.get("command"):
         raise ZooError(f"refusing to publish {name}: its weights have no training command")
     if verify:
-        check_publishable(name, weights, dataset, metrics, class_names=extra["class_names"], training=training)
+        check_publishable(name, weights, dataset, metrics, class_names=extra["class_names"], training=training, root=data_root)
     model = get_model(name, weights=weights)  # registered weights bring their pinned side files
     data_spec = get_registry().datasets.get(dataset)
     class_names = list(extra["class_names"] or (data_spec.class_names if data_spec else None) or []) or None
@@ -172,6 +172,7 @@ def _verified_note(verified: bool | None) -> str:
 def publish(
     name: str, weights: Any, *, repo_id: str, revision: str | None = None, private: bool = False,
     dry_run: str | Path | None = None, token: str | None = None, with_onnx: bool = False, verify: bool = True,
+    data_root: str | None = None,
 ) -> str:
     """Stage and upload ``name``'s weights to ``repo_id``; returns the commit URL (or the dry-run folder).
 
@@ -179,11 +180,11 @@ def publish(
     """
     check_repo_id(repo_id)
     if dry_run is not None:
-        return str(stage(name, weights, dry_run, repo_id=repo_id, with_onnx=with_onnx, verify=verify))
+        return str(stage(name, weights, dry_run, repo_id=repo_id, with_onnx=with_onnx, verify=verify, data_root=data_root))
     hf = huggingface_hub()
     api = hf.HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="zoo-publish-") as folder:
-        stage(name, weights, folder, repo_id=repo_id, with_onnx=with_onnx, verify=verify)
+        stage(name, weights, folder, repo_id=repo_id, with_onnx=with_onnx, verify=verify, data_root=data_root)
         try:
             api.create_repo(repo_id, private=private, exist_ok=True)
             if revision:

@@ -70,10 +70,11 @@ def _compare(recorded: dict[str, Any], report: dict[str, Any], atol: float) -> l
     return checks
 
 
-def _build_data(name: str, split: str) -> Any:
-    """The dataset's split, or :class:`DataError` (turned into *skipped*) when it is not here."""
+def _build_data(name: str, split: str, root: str | None = None) -> Any:
+    """The dataset's split (under ``root``, else the default data folder), or :class:`DataError` (turned into
+    *skipped*) when it is not here."""
     try:
-        return get_dataset(name, split=split)
+        return get_dataset(name, split=split, root=root)
     except (DataError, FileNotFoundError, ImportError) as exc:
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"dataset {name!r} ({split}) is not available here: {why}") from None
@@ -102,7 +103,7 @@ def trained_with_amp(training: dict[str, Any] | None) -> bool:
 
 def remeasure(arch: str, weights: Any, dataset_name: str | None, metrics: dict[str, Any], *, entry: str,
               class_names: list[str] | None = None, atol: float = 1e-3, device: str = "cpu", batch_size: int = 256,
-              autocast: bool = False) -> EntryCheck:
+              autocast: bool = False, root: str | None = None) -> EntryCheck:
     """Evaluate model ``arch`` with ``weights`` (a tag or a file) on ``dataset_name``'s ``metrics["split"]``
     with the shared evaluator and compare with the recorded ``metrics``.
 
@@ -116,7 +117,7 @@ def remeasure(arch: str, weights: Any, dataset_name: str | None, metrics: dict[s
         result.reason = f"the entry names no {'dataset' if not dataset_name else 'split (metrics.split)'}; nothing to re-evaluate"
         return result
     try:
-        dataset = _build_data(dataset_name, split)
+        dataset = _build_data(dataset_name, split, root)
     except DataError as exc:
         result.status, result.reason = "skipped", str(exc)
         return result
@@ -178,11 +179,12 @@ def format_table(results: list[EntryCheck]) -> str:
 
 
 def check_publishable(arch: str, weights: Any, dataset_name: str | None, metrics: dict[str, Any], *,
-                      class_names: list[str] | None = None, training: dict[str, Any] | None = None) -> EntryCheck:
+                      class_names: list[str] | None = None, training: dict[str, Any] | None = None,
+                      root: str | None = None) -> EntryCheck:
     """Raise :class:`~zoo.errors.ZooError` unless the recorded ``metrics`` re-verify (:func:`remeasure`, CPU)."""
     entry = f"{arch}.{weights}" if isinstance(weights, str) and "/" not in weights and not weights.endswith(".safetensors") else arch
     result = remeasure(arch, weights, dataset_name, metrics, entry=entry, class_names=class_names,
-                       autocast=trained_with_amp(training))
+                       autocast=trained_with_amp(training), root=root)
     if result.status != "ok":
         what = "cannot be re-checked here" if result.status == "skipped" else "do not re-verify"
         raise ZooError(f"refusing to publish {entry}: its recorded metrics {what} ({result.reason}); "

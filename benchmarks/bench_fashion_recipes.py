@@ -67,7 +67,7 @@ def _plot(results, path: Path) -> None:
         epochs = [r["epoch"] for r in history]
         loss_ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label=name.split(",")[0])
         acc_ax.plot(epochs, [r["val_accuracy"] for r in history], marker="o", label=name.split(",")[0])
-    loss_ax.set(title="training loss (each on its own scale)", xlabel="epoch", yscale="log")
+    loss_ax.set(title="training loss (log scale; values of two losses, not comparable)", xlabel="epoch", yscale="log")
     acc_ax.set(title="validation accuracy", xlabel="epoch")
     for ax in (loss_ax, acc_ax):
         ax.legend()

@@ -151,3 +151,21 @@ def test_augmentation_presets_and_losses_train_and_are_in_the_command(tmp_path, 
     command = json.loads((tmp_path / "run" / "report.json").read_text())["command"]
     assert (f"--augment {augment}" in command) and ((f"--loss {loss}" in command) == (loss != "auto"))
     assert 0 <= result.test_report["accuracy"] <= 1 and result.history[0]["train_loss"] > 0
+
+
+def test_a_resumed_run_with_strong_augmentation_ends_bit_equal(tmp_path):
+    """The presets draw from the global generator, re-seeded at each epoch: resuming repeats the same draws."""
+    options = dict(augment="strong", epochs=2)
+    whole = train(_config(tmp_path / "whole", **options))
+
+    def crash_after_first_epoch(record):
+        if record["epoch"] == 1:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(_config(tmp_path / "resumed", **options), on_epoch_end=crash_after_first_epoch)
+    resumed = train(_config(tmp_path / "resumed", resume=True, **options))
+    a, b = load_file(str(whole.weights)), load_file(str(resumed.weights))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    plain = train(_config(tmp_path / "plain", augment="none", epochs=2))
+    assert any(not torch.equal(a[k], v) for k, v in load_file(str(plain.weights)).items())  # the preset did change training

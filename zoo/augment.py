@@ -63,7 +63,6 @@ def random_affine(images: torch.Tensor, *, scale: tuple[float, float] = (0.6, 1.
                   degrees: float = 15.0) -> torch.Tensor:
     """A random resized crop (a share ``scale`` of the area, aspect ``ratio``, anywhere inside the image) and a
     rotation of up to ``degrees``, resampled bilinearly in one ``grid_sample``; outside the image is 0."""
-    b = len(images)
     u = _draw(5, images)
     area = scale[0] + (scale[1] - scale[0]) * u[:, 0]
     log_ratio = math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * u[:, 1]
@@ -75,7 +74,7 @@ def random_affine(images: torch.Tensor, *, scale: tuple[float, float] = (0.6, 1.
     theta = torch.stack([torch.stack([crop_w * cos, -crop_h * sin, centre_x], 1),
                          torch.stack([crop_w * sin, crop_h * cos, centre_y], 1)], 1)  # [B, 2, 3]
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False).view(b, *images.shape[1:])
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def random_brightness_contrast(images: torch.Tensor, strength: float = 0.2) -> torch.Tensor:

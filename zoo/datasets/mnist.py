@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from zoo.augment import random_hflip
 from zoo.datasets.common import ImageTensorDataset, check_split
 from zoo.errors import DataError
 from zoo.families.mnist import DIGIT_NAMES, FASHION_MEAN, FASHION_NAMES, FASHION_STD, MNIST_MEAN, MNIST_STD
@@ -195,8 +196,7 @@ def random_flip(images: torch.Tensor) -> torch.Tensor:
     pixels on top were tried and cost accuracy (``mnist_cnn -k n_feature=32``, cosine schedule: 0.910 test
     accuracy after 20 epochs, against 0.913 after 15 without any augmentation): the garments are all centred
     the same way, and the shifts made the task harder without teaching anything the test images need."""
-    flips = (torch.rand(len(images)) < 0.5).to(images.device).view(-1, *([1] * (images.dim() - 1)))
-    return torch.where(flips, images.flip(-1), images)
+    return random_hflip(images)  # the same draws as before: one uniform number per image
 
 
 def fashion_mnist(split: str = "train", root: str | None = None, download: bool = False, *,

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # The stamp's name changes when the dependencies do, so an edit to either file reinstalls.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 
-.PHONY: demo demo-luna test verify bench clean
+.PHONY: demo demo-luna test test-slow test-all verify bench clean
 
 demo: $(STAMP)  ## train, evaluate, export and reload mnist_cnn on the bundled digits (offline)
 	$(PY) -m zoo demo
@@ -14,9 +14,15 @@ demo: $(STAMP)  ## train, evaluate, export and reload mnist_cnn on the bundled d
 demo-luna: $(STAMP)  ## synthesise a LUNA16-like scan and find its nodules with the shipped synthetic weights
 	rm -rf runs/demo-luna
 	$(VENV)/bin/zoo data synth-luna runs/demo-luna/data --scans 1 --seed 2026
-	$(VENV)/bin/zoo luna analyze runs/demo-luna/data/subset0/*.mhd --json runs/demo-luna/detections.json --plot runs/demo-luna/plots
+	$(VENV)/bin/zoo luna analyze runs/demo-luna/data/subset0/*.mhd --out runs/demo-luna/detections.json --plot runs/demo-luna/plots
 
-test: $(STAMP)  ## the test suite, in one pytest process
+test: $(STAMP)  ## the quick tier: every test not marked slow, in one pytest process
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: $(STAMP)  ## the slow tier only: training for several epochs, spawned processes (CI runs it after `make test`)
+	$(PY) -m pytest -q -m slow
+
+test-all: $(STAMP)  ## both tiers, in one pytest process
 	$(PY) -m pytest -q
 
 verify: $(STAMP)  ## every weights entry's hash and recorded metrics, re-evaluated (the tests re-check only the cheap ones)

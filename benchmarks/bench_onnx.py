@@ -57,7 +57,7 @@ def main() -> None:
             model = get_model(name).eval()
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             input_name = session.get_inputs()[0].name
-            shape = get_registry().model(name).meta["input_shape"]
+            shape = get_registry().model(name).input_shape
             for batch in BATCHES:
                 x = torch.randn(batch, *shape)
                 feed = {input_name: x.numpy()}

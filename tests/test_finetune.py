@@ -1,6 +1,6 @@
 """Fine-tuning from any weights (issue 15, item 5): ``zoo train NAME --init W [--freeze backbone]`` and
 ``zoo.get_model(NAME, weights=W, num_classes=K)``; ``zoo/builder.py`` (``open_weights``, ``start_from``,
-``freeze_backbone``), ``zoo.weights.load_matching``, the trainer's use of them (``zoo/train.py``).
+``freeze_backbone``), ``zoo.state_dicts.load_matching``, the trainer's use of them (``zoo/train.py``).
 
 The end-to-end runs train on small in-process datasets (digits 0, 1 and 2 as a three-class task; a few
 reviews with three made-up labels), registered through the same hook as any plugin's."""
@@ -24,7 +24,7 @@ from zoo.errors import WeightsError, ZooError
 from zoo.plugins import build_registry, get_registry
 from zoo.runs import TrainConfig
 from zoo.train import train
-from zoo.weights import in_modules, load_matching, save_state_dict
+from zoo.state_dicts import in_modules, load_matching, save_state_dict
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before anything imports transformers
 
@@ -139,8 +139,9 @@ def test_every_declared_head_is_the_last_layer_of_its_model(name, kwargs):
 
 
 def test_freeze_backbone_needs_a_declared_head(monkeypatch):
-    spec = get_registry().model("mnist_mlp")
-    monkeypatch.delitem(spec.meta, "head")
+    from dataclasses import replace
+
+    spec = replace(get_registry().model("mnist_mlp"), head=())
     with pytest.raises(ZooError, match="declares no head"):
         freeze_backbone(spec, zoo.get_model("mnist_mlp"))
 
@@ -152,7 +153,7 @@ def test_transfer_learning_replaces_the_head_and_freezes_the_features(tmp_path, 
     """The course's transfer-learning lesson: digits weights, a three-class task, only the new head trained."""
     out = tmp_path / "run"
     code = main(["train", "mnist_cnn", "--data", "digits012", "--init", "mnist_cnn.digits", "--freeze", "backbone",
-                 "-k", "num_classes=3", "--epochs", "2", "--out", str(out)])
+                 "-k", "num_classes=3", "--epochs", "2", "--device", "cpu", "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0
     assert "--init mnist_cnn.digits: loaded 6 tensors; re-initialised 2: fc2.weight, fc2.bias" in printed
@@ -160,8 +161,8 @@ def test_transfer_learning_replaces_the_head_and_freezes_the_features(tmp_path, 
     assert report["init"] == {"weights": "mnist_cnn.digits", "arch": "mnist_cnn", "loaded": 6,
                               "reinitialised": ["fc2.weight", "fc2.bias"]}
     # The weights' builder arguments (n_feature=32) are recorded, so the command rebuilds the same model.
-    assert report["command"] == ("zoo train mnist_cnn --data digits012 --epochs 2 --init mnist_cnn.digits --freeze backbone "
-                                 "-k n_feature=32 -k num_classes=3")
+    assert report["command"] == ("zoo train mnist_cnn --data digits012 --epochs 2 --device cpu --init mnist_cnn.digits "
+                                 "--freeze backbone -k n_feature=32 -k num_classes=3")
     assert report["metrics"]["accuracy"] > 0.9  # digit features, a new head: the point of transfer learning
     digits, tuned = zoo.get_model("mnist_cnn.digits"), zoo.get_model("mnist_cnn", weights=str(out / "model.safetensors"))
     for name in ("conv1.weight", "conv2.bias", "fc1.weight"):
@@ -178,6 +179,7 @@ def test_transfer_learning_replaces_the_head_and_freezes_the_features(tmp_path, 
                           model_kwargs={"n_feature": 32, "num_classes": 3}, progress=False))
 
 
+@pytest.mark.slow
 def test_transfer_learning_on_a_two_class_image_folder(tmp_path):
     """The lesson as a user runs it: RGB images of another size in two class folders (``imagefolder``)."""
     import numpy as np
@@ -200,6 +202,7 @@ def test_transfer_learning_on_a_two_class_image_folder(tmp_path):
     assert torch.equal(tuned.conv1.weight, zoo.get_model("mnist_cnn.digits").conv1.weight)
 
 
+@pytest.mark.slow
 def test_frozen_batch_norm_keeps_the_init_statistics(tmp_path, small_tasks):
     kwargs = {"in_channels": 1, "width_multiplier": 0.25}
     torch.manual_seed(0)
@@ -234,7 +237,7 @@ def test_another_models_weights_give_their_backbone_never_their_head(tmp_path):
     info = start_from(spec, model, opened)
     assert info["arch"] == "luna_classifier" and info["reinitialised"] == ["head.weight", "head.bias"]
     torch.manual_seed(1)
-    alias = luna_malignancy(init_from=str(opened.resolved.path))
+    alias = luna_malignancy(init_from=str(opened.weights.path))
     assert all(torch.equal(v, alias.state_dict()[k]) for k, v in model.state_dict().items())
     # Shipped weights still load strictly, with the same file.
     assert zoo.get_model("luna_malignancy", pretrained=True).head.weight.shape == (2, 1152)

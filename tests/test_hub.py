@@ -48,7 +48,7 @@ def test_staged_folder_follows_the_pytorch_mixin_convention(tmp_path):
 
 
 def test_publish_refuses_weights_without_metrics_or_training_record(tmp_path):
-    from zoo.weights import save_state_dict
+    from zoo.state_dicts import save_state_dict
 
     bare = tmp_path / "bare" / "model.safetensors"
     save_state_dict(zoo.get_model("mnist_cnn"), bare)

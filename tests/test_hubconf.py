@@ -49,6 +49,7 @@ def test_plugin_models_become_hub_entries(repo, monkeypatch):
     assert isinstance(torch.hub.load(str(repo), "plugin_net", source="local"), torch.nn.Identity)
 
 
+@pytest.mark.slow
 def test_plain_checkout_without_installing(copy_checkout, tmp_path):
     """A copy of the checkout, Python started without site customisation (so the editable install of
     this project is invisible), only the dependencies' site-packages on sys.path."""

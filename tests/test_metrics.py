@@ -21,7 +21,8 @@ from sklearn.metrics import (
 
 from zoo.confusion import MANUAL_ARGMAX_MAX_CLASSES
 from zoo.curves import precision_recall_curve
-from zoo.metrics import Evaluator, format_report, report_to_json
+from zoo.metrics import Evaluator
+from zoo.reports import format_report, report_to_json
 
 REPORT_KEYS = {
     "task", "num_classes", "class_names", "ignore_index", "num_samples", "total", "accuracy",

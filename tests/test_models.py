@@ -50,28 +50,27 @@ def test_builder_is_keyword_only(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_meta_declares_input_and_output(name):
-    meta = _spec(name).meta
-    assert isinstance(meta.get("input"), str) and meta["input"], "meta['input'] says what the model takes"
-    assert isinstance(meta.get("output"), str) and meta["output"], "meta['output'] says what it returns"
-    assert "input_shape" in meta or "example_input" in meta, "meta['input_shape'], or meta['example_input'] for other inputs"
-    shapes = {key: meta[key] for key in ("input_shape", "output_shape") if key in meta}
-    assert "output_shape" in shapes, "meta['output_shape'] declares one sample's output shape"
-    for key, shape in shapes.items():
-        assert isinstance(shape, (tuple, list)) and all(isinstance(d, int) and d > 0 for d in shape), (key, shape)
+    spec = _spec(name)
+    assert isinstance(spec.input, str) and spec.input, "input says what the model takes"
+    assert isinstance(spec.output, str) and spec.output, "output says what it returns"
+    assert spec.input_shape or spec.example_input, "input_shape, or example_input for other inputs"
+    assert spec.output_shape, "output_shape declares one sample's output shape"
+    for shape in (spec.input_shape, spec.output_shape):
+        assert shape is None or all(isinstance(d, int) and d > 0 for d in shape), shape
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_forward_pass_gives_the_declared_output_shape(name, request):
-    meta = _spec(name).meta
+    spec = _spec(name)
     kwargs = request.getfixturevalue(CHECKPOINT_FIXTURES[name]) if name in CHECKPOINT_FIXTURES else {}
     torch.manual_seed(0)
     model = get_model(name, **kwargs).eval()
     with torch.no_grad():
-        if "input_shape" in meta:
-            output = model(torch.zeros(2, *meta["input_shape"]))
+        if spec.input_shape:
+            output = model(torch.zeros(2, *spec.input_shape))
         else:
             output = model(**model.example_input(2))
-    assert tuple(output.shape) == (2, *meta["output_shape"])
+    assert tuple(output.shape) == (2, *spec.output_shape)
     assert torch.isfinite(output).all()
 
 

@@ -14,13 +14,14 @@ from zoo.weights import read_manifest
 
 def test_pin_pins_a_finished_run(tmp_path):
     config = TrainConfig("mnist_cnn", "digits", epochs=1, batch_size=128, patience=0, seed=7, out=str(tmp_path / "run"),
-                         progress=False, model_kwargs={"n_feature": 8})
+                         progress=False, model_kwargs={"n_feature": 8}, device="cpu")
     result = train(config)
     spec = pin_run(tmp_path / "run", tag="digits", manifest=tmp_path / "w" / "manifest.json", default=True)
     entry = read_manifest(tmp_path / "w" / "manifest.json")["mnist_cnn.digits"]
     assert entry.sha256 == sha256_file(spec.path) and entry.model_kwargs == {"n_feature": 8}
     assert entry.metrics["accuracy"] == result.test_report["accuracy"]
-    assert entry.training["command"] == "zoo train mnist_cnn --data digits --epochs 1 --batch-size 128 --patience 0 --seed 7 -k n_feature=8"
+    assert entry.training["command"] == ("zoo train mnist_cnn --data digits --epochs 1 --batch-size 128 --patience 0 --seed 7 "
+                                         "--device cpu -k n_feature=8")
     assert entry.num_params == sum(p.numel() for p in get_model("mnist_cnn", n_feature=8).parameters())
     model = get_model("mnist_cnn", weights=str(spec.path))
     assert model.conv1.out_channels == 8

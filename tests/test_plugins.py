@@ -159,12 +159,13 @@ class BrokenCommandPlugin:
 def _parser_with(plugins):
     import argparse
 
+    from zoo.cli import options
     from zoo.plugins import add_plugin_commands
 
     registry = build_registry(extra_plugins=plugins, use_entry_points=False)
     parser = argparse.ArgumentParser(prog="zoo")
     sub = parser.add_subparsers(dest="command", required=True)
-    add_plugin_commands(registry, sub)
+    add_plugin_commands(registry, sub, options=options)
     return registry, parser, sub
 
 
@@ -220,6 +221,9 @@ def test_a_plugin_that_exits_or_prints_at_import_cannot_take_the_host_down(site,
     _write_distribution(site, "chatty-plugin", "zoo_testplugin_chatty", """
         print("hello from a plugin")
         from zoo import hookimpl
+
+        def build():
+            raise NotImplementedError
 
         @hookimpl
         def register_models(register):

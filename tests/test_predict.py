@@ -100,7 +100,7 @@ def test_the_python_predictor_gives_the_same_as_the_model_on_the_data_sets_tenso
 def test_labels_and_preprocessing_come_from_the_weights_file(capsys, tmp_path, images):
     from zoo.models.mnist import mnist_cnn
     from zoo.runs import TrainConfig, weights_metadata
-    from zoo.weights import save_state_dict
+    from zoo.state_dicts import save_state_dict
 
     names = [f"class-{c}" for c in "abcdefghij"]
     config = TrainConfig(model="mnist_cnn", data="digits", model_kwargs={"n_feature": 4})
@@ -139,7 +139,7 @@ def test_text_predictor_is_a_predictor():
     (["lstm_sentiment", "--file", "MISSING"], "--file .*missing.txt: no such file"),
     (["lstm_sentiment"], "nothing to predict"),
     (["mnist_cnn", "--weights", "digits", "x.png", "--top-k", "0"], "top_k must be an integer of at least 1"),
-    (["mnist_cnn", "--weights", "digits", "x.png", "--batch-size", "0"], "batch_size must be an integer of at least 1"),
+    (["mnist_cnn", "--weights", "digits", "x.png", "--batch-size", "0"], "--batch-size 0 is not valid: expected at least 1"),
     (["cifar_net", "x.png"], "has no trained weights to predict with: pass weights"),
     (["mnist_cnn", "--weights", "imagenet", "x.png"], "has no weights 'imagenet'"),
     (["luna_unet", "--weights", "synthetic", "--device", "tpu", "x.mhd"], "unknown device 'tpu'"),
@@ -170,6 +170,7 @@ def test_predict_records_bad_options():
     assert format_records([{"input": "x", "label": None, "probability": None, "error": "bad"}]) == "no predictions"
 
 
+@pytest.mark.slow
 def test_luna_models_take_mhd_scans_through_the_analysis_pipeline(capsys, tmp_path):
     pytest.importorskip("SimpleITK")
     pytest.importorskip("scipy")
@@ -214,7 +215,7 @@ def test_a_model_that_views_its_activations_still_predicts(digits):
 
 def test_damaged_weights_metadata_is_one_line(capsys, tmp_path, images):
     from zoo.models.mnist import mnist_cnn
-    from zoo.weights import save_state_dict
+    from zoo.state_dicts import save_state_dict
 
     save_state_dict(mnist_cnn(), tmp_path / "m.safetensors", metadata={"arch": "mnist_cnn", "model_kwargs": "{}", "preprocessing": "{bad"})
     code, out, err = run(capsys, "predict", "mnist_cnn", "--weights", tmp_path / "m.safetensors", images / "a0.png")

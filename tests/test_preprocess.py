@@ -224,7 +224,7 @@ def test_a_manifest_entry_with_bad_preprocessing_is_refused(tmp_path):
 def test_get_preprocess_reads_a_weights_files_metadata(tmp_path):
     from zoo.models.mnist import mnist_cnn
     from zoo.runs import TrainConfig, weights_metadata
-    from zoo.weights import save_state_dict
+    from zoo.state_dicts import save_state_dict
 
     fashion = Preprocessing(channels=1, size=(28, 28), mean=(0.286,), std=(0.353,))
     config = TrainConfig(model="mnist_cnn", data="digits", model_kwargs={"n_feature": 4})
@@ -254,6 +254,7 @@ def test_image_tensor_datasets_declare_their_preprocessing():
 # ---------------------------------------------------------------------------- train -> report -> manifest -> card
 
 
+@pytest.mark.slow
 def test_training_records_the_train_sets_preprocessing_and_pinning_and_publishing_carry_it(tmp_path, digits):
     from zoo.pin import pin_run
     from zoo.runs import TrainConfig

@@ -1,10 +1,12 @@
-"""zoo.progress: a tqdm bar on a terminal, one plain line per 10% when stderr is a file or a pipe."""
+"""zoo.progress: a tqdm bar on a terminal, one plain line per bar (and per 10% of a long one) when stderr is a file or a pipe."""
 
 import io
+import re
 import sys
 
 from tqdm.auto import tqdm
 
+import zoo.progress
 from zoo.progress import LogProgress, progress
 
 
@@ -14,31 +16,46 @@ def _lines(capsys) -> list[str]:
     return err.splitlines()
 
 
-def test_not_a_terminal_prints_one_line_per_tenth(capsys):
+def test_not_a_terminal_prints_one_line_when_the_bar_closes(capsys):
     with progress(total=1438, desc="epoch 3/10", unit="sample") as bar:
         assert isinstance(bar, LogProgress)
         for _ in range(1438 // 64 + 1):
             bar.update(min(64, 1438 - bar.n))
             bar.set_postfix(loss="0.1234", refresh=False)
     lines = _lines(capsys)
-    assert len(lines) == 10
-    assert [int(line.split(": ")[1].split("%")[0]) // 10 for line in lines] == list(range(1, 11))
-    assert lines[-1] == "epoch 3/10: 100% (1438/1438 sample) loss=0.1234"
+    assert len(lines) == 1
+    assert re.fullmatch(r"epoch 3/10: 1438/1438 sample in \d+\.\d s \(\d+(\.\d+)? sample/s\) loss=0\.1234", lines[0]), lines
 
 
-def test_small_totals_and_big_steps_print_at_most_once_per_update(capsys):
-    bar = progress(total=3, desc="evaluate", unit="sample")
-    bar.update(2)
-    bar.update(1)
-    bar.close()
-    assert _lines(capsys) == ["evaluate: 66% (2/3 sample)", "evaluate: 100% (3/3 sample)"]
+def test_a_bar_running_over_a_minute_also_reports_each_further_tenth(capsys, monkeypatch):
+    clock = iter([0.0, *[6.0 * i for i in range(1, 11)], 60.0])  # start, one reading per update, close
+    monkeypatch.setattr(zoo.progress, "_now", lambda: next(clock))
+    with progress(total=100, desc="epoch 1/1", unit="sample") as bar:
+        for _ in range(10):
+            bar.update(10)  # at 6 s, 12 s, ... : 10%, 20%, ... passed
+    lines = _lines(capsys)
+    assert lines == ["epoch 1/1: 100/100 sample in 1 min 00 s (1.67 sample/s)"]  # 60 s is reached only at 100%: the closing line
+
+    clock = iter([0.0, 1.0, 61.0, 62.0, 63.0, 64.0])  # the 100% update reads no clock: the closing line says it
+    with progress(total=50, desc="luna cache", unit="scan") as bar:
+        for _ in range(5):
+            bar.update(10)
+    assert _lines(capsys) == ["luna cache: 40% (20/50 scan)", "luna cache: 60% (30/50 scan)", "luna cache: 80% (40/50 scan)",
+                              "luna cache: 50/50 scan in 1 min 04 s (0.781 scan/s)"]
 
 
-def test_iterating_counts_items_and_unknown_total_reports_at_close(capsys):
+def test_iterating_counts_items_and_an_unknown_total_reports_the_count(capsys):
     assert list(progress(range(20), desc="luna cache", unit="scan")) == list(range(20))
-    assert _lines(capsys)[-1] == "luna cache: 100% (20/20 scan)"
+    assert _lines(capsys)[-1].startswith("luna cache: 20/20 scan in ")
     assert list(progress(iter("abc"), desc="validate", unit="scan")) == ["a", "b", "c"]
-    assert _lines(capsys) == ["validate: 3 scan"]
+    [line] = _lines(capsys)
+    assert line.startswith("validate: 3 scan in ")
+
+
+def test_a_bar_that_counted_nothing_prints_nothing(capsys):
+    progress(total=5, desc="evaluate", unit="sample").close()
+    assert list(progress([], desc="predict", unit="image")) == []
+    assert capsys.readouterr().err == ""
 
 
 def test_disabled_prints_nothing(capsys):

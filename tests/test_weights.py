@@ -14,6 +14,7 @@ import zoo
 from zoo.errors import WeightsError
 from zoo.files import sha256_file
 from zoo.plugins import get_registry
+from zoo.state_dicts import save_state_dict
 from zoo.weights import (
     check_assets,
     ENTRY_KEYS,
@@ -22,7 +23,6 @@ from zoo.weights import (
     WeightsSpec,
     parse_hf_uri,
     read_manifest,
-    save_state_dict,
     shipped_manifest_path,
     write_manifest_entry,
 )
@@ -199,3 +199,28 @@ def test_pretrained_uses_the_shipped_digits_weights():
     model = zoo.get_model("mnist_cnn", pretrained=True)
     same = zoo.get_model("mnist_cnn.digits")
     assert torch.equal(model.conv1.weight, same.conv1.weight)
+
+
+def test_only_zoo_weights_reads_manifests_metadata_and_reports():
+    """The structure goal of the typed weights object: what a weights file says about itself is read in one module.
+    Outside ``zoo/weights.py`` no code opens safetensors metadata (``safe_open``, ``.metadata()``) or names a
+    manifest or a run report by its file name (they use ``zoo.weights``' readers and its ``MANIFEST_NAME`` and
+    ``REPORT_NAME``)."""
+    import ast
+
+    package = Path(zoo.__file__).parent
+    # zoo luna validate writes its own FROC report.json into --out: a LUNA16 validation report, not a run's.
+    allowed = {("luna/commands.py", "report.json")}
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package).as_posix()
+        if rel == "weights.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in ("report.json", "manifest.json") and (rel, node.value) not in allowed:
+                found.append(f"{rel}:{node.lineno} {node.value!r}")
+            elif isinstance(node, ast.Name) and node.id == "safe_open" or isinstance(node, ast.alias) and node.name == "safe_open":
+                found.append(f"{rel}: safe_open")
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "metadata" and not node.args:
+                found.append(f"{rel}:{node.lineno} .metadata()")
+    assert found == []

@@ -15,7 +15,7 @@ Presets (``make_augment``):
   the course's ``RandomResizedCrop``, ``RandomRotation``, ``ColorJitter`` and ``RandomHorizontalFlip``
   (lesson 7 of ``001_*.txt``) as batch operations.
 
-A dataset says whether mirrored images keep their label (``meta["flips"]`` of its registration: False for
+A dataset says whether mirrored images keep their label (``flips`` of its registration: False for
 digits, True for clothing, CIFAR-10 and, by default, the user's own image folders).
 """
 

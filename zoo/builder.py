@@ -5,13 +5,12 @@ weights through ``zoo.weights`` (hash checked, strict state dict) and the model'
 
 Fine-tuning (``zoo train --init W --freeze backbone``) starts here too: :func:`open_weights` resolves
 weights without loading them, :func:`start_from` loads the tensors that match by name and shape,
-:func:`freeze_backbone` leaves only the head (``meta["head"]``) trainable.
+:func:`freeze_backbone` leaves only the head (``ModelSpec.head``) trainable.
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 import types
 import typing
 import warnings
@@ -20,19 +19,8 @@ from typing import Any
 
 from zoo.errors import WeightsError, ZooError
 from zoo.registry import ModelSpec
-from zoo.weights import (
-    HfWeightsURI,
-    LocalWeights,
-    WeightsSpec,
-    apply_state_dict,
-    check_assets,
-    fetch_hf,
-    in_modules,
-    load_matching,
-    load_state_dict,
-    read_metadata,
-    resolve_weights,
-)
+from zoo.state_dicts import apply_state_dict, in_modules, load_matching, load_state_dict
+from zoo.weights import Weights, check_assets, resolve_weights
 
 
 _SIMPLE_TYPES = (bool, int, float, str, type(None))
@@ -113,7 +101,7 @@ def build_model(
     Passing another value for one of those (``num_classes=3`` with 10-class weights) loads every tensor
     whose name and shape still match and leaves the rest as the builder initialised them, with a
     ``UserWarning`` that lists them; that is allowed only when the rest lies in the model's head
-    (``meta["head"]``), else it is a :class:`WeightsError` (``zoo train --init`` starts from a partial match).
+    (``ModelSpec.head``), else it is a :class:`WeightsError` (``zoo train --init`` starts from a partial match).
     """
     if weights is None and pretrained:
         weights = True
@@ -138,59 +126,55 @@ def build_model(
 
 @dataclass(frozen=True)
 class OpenedWeights:
-    """Weights resolved to a registered entry or a local file (an ``hf://`` URI is fetched first), with the
-    model they were saved for (``arch``; ``None`` for a file that does not say) and the builder arguments
-    they were trained with, less the model's ``init_only_kwargs``."""
+    """:class:`~zoo.weights.Weights` resolved for model ``spec`` without loading their tensors, with the builder
+    arguments they need to load (their ``model_kwargs`` less the model's ``init_only_kwargs``)."""
 
-    resolved: WeightsSpec | LocalWeights
-    label: str
-    arch: str | None
+    weights: Weights
     model_kwargs: dict[str, Any]
 
+    @property
+    def label(self) -> str:
+        return self.weights.name
+
+    @property
+    def arch(self) -> str | None:
+        return self.weights.arch
+
     def state_dict(self, *, progress: bool = True) -> dict[str, Any]:
-        return load_state_dict(self.resolved, progress=progress)
+        return load_state_dict(self.weights, progress=progress)
 
     def load_assets(self, model: Any) -> None:
         """Give ``model`` the side files that come with these weights (the LSTM's ``tokenizer.json``)."""
         if not hasattr(model, "load_assets"):
             return
-        if isinstance(self.resolved, LocalWeights):
-            model.load_assets(self.resolved.path.parent)  # side files saved beside the weights
-        elif self.resolved.assets:
-            model.load_assets(check_assets(self.resolved))  # pinned side files, checked like the weights
+        if self.weights.tag is None:
+            model.load_assets(self.weights.path.parent)  # a run's side files, saved beside its weights
+        elif self.weights.assets:
+            model.load_assets(check_assets(self.weights))  # pinned side files, checked like the weights
 
 
 def open_weights(spec: ModelSpec, weights: Any, *, progress: bool = True, allow_pickle: bool = False) -> OpenedWeights:
-    """Resolve ``weights`` (a tag of ``spec``'s weights, ``True``, a local path or ``hf://``) without loading its tensors."""
-    resolved = resolve_weights(spec.name, spec.weights, weights, recipe=spec.meta.get("recipe"), allow_pickle=allow_pickle)
-    if isinstance(resolved, HfWeightsURI):
-        resolved = LocalWeights(fetch_hf(resolved, progress=progress))
-    if isinstance(resolved, WeightsSpec):
-        label, arch, needed = resolved.name, resolved.arch, dict(resolved.model_kwargs)
-    else:  # a local file: hubzoo's own files name their architecture and builder arguments
-        label, arch, needed = str(resolved.path), None, {}
-        if resolved.path.suffix == ".safetensors":
-            meta = read_metadata(resolved.path)
-            arch, needed = meta.get("arch"), json.loads(meta.get("model_kwargs", "{}"))
+    """Resolve ``weights`` (a :class:`~zoo.weights.Weights`, a tag of ``spec``'s weights, ``True``, a local path
+    or ``hf://``) without loading its tensors."""
+    resolved = resolve_weights(spec.name, spec.weights, weights, recipe=spec.recipe or None, allow_pickle=allow_pickle,
+                               progress=progress)
     # Builder arguments that only initialise parameters before training (luna_malignancy's init_from: a
     # file on the trainer's machine) are overwritten by the weights, so loading weights never needs them.
-    init_only = spec.meta.get("init_only_kwargs", ()) if arch in (None, spec.name) else ()
-    return OpenedWeights(resolved, label, arch, {k: v for k, v in needed.items() if k not in init_only})
+    init_only = spec.init_only_kwargs if resolved.arch in (None, spec.name) else ()
+    return OpenedWeights(resolved, {k: v for k, v in resolved.model_kwargs.items() if k not in init_only})
 
 
 def head_of(spec: ModelSpec) -> tuple[str, ...]:
-    """The module names of the model's head (``meta["head"]``: a name or a list of names), ``()`` if undeclared."""
-    head = spec.meta.get("head") or ()
-    return (head,) if isinstance(head, str) else tuple(head)
+    """The module names of the model's head (``ModelSpec.head``), ``()`` if undeclared."""
+    return spec.head
 
 
 def require_head(spec: ModelSpec) -> tuple[str, ...]:
     """:func:`head_of`, or the error ``--freeze backbone`` gives for a model that declares no head."""
-    head = head_of(spec)
-    if not head:
-        raise ZooError(f"--freeze backbone: model {spec.name!r} declares no head (meta['head']), so hubzoo cannot "
-                       "tell which layers to train; train it whole (--freeze none)")
-    return head
+    if not spec.head:
+        raise ZooError(f"--freeze backbone: model {spec.name!r} declares no head (register(..., head=...)), so hubzoo "
+                       "cannot tell which layers to train; train it whole (--freeze none)")
+    return spec.head
 
 
 def _load_with_new_head(spec: ModelSpec, model: Any, state: dict[str, Any], opened: OpenedWeights, changed: dict[str, Any]) -> None:
@@ -202,7 +186,7 @@ def _load_with_new_head(spec: ModelSpec, model: Any, state: dict[str, Any], open
     asked = ", ".join(f"{k}={v!r}" for k, v in changed.items())
     if beyond:
         was = ", ".join(f"{k}={opened.model_kwargs[k]!r}" for k in changed if k in opened.model_kwargs)
-        where = f"outside its head {list(head)}" if head else "and the model declares no head (meta['head'])"
+        where = f"outside its head {list(head)}" if head else "and the model declares no head"
         raise WeightsError(f"weights {opened.label} were trained with {was or 'other builder arguments'}, but {asked} was "
                            f"passed: {len(beyond)} tensors differ {where}, e.g. {beyond[:4]}. Only the head may differ "
                            f"when loading weights; to start training from the tensors that match, use: zoo train "
@@ -240,7 +224,7 @@ def start_from(spec: ModelSpec, model: Any, opened: OpenedWeights, *, progress: 
 
 
 def freeze_backbone(spec: ModelSpec, model: Any) -> list[Any]:
-    """Train only the head (``meta["head"]``): every other parameter gets ``requires_grad=False``. Returns the
+    """Train only the head (``ModelSpec.head``): every other parameter gets ``requires_grad=False``. Returns the
     frozen modules that hold parameters or buffers (BatchNorm among them), which the trainer keeps in eval
     mode so that their running statistics stay fixed."""
     head = require_head(spec)

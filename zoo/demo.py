@@ -23,10 +23,11 @@ def run_demo(*, out: str = "runs/demo", epochs: int = 30, min_accuracy: float = 
     from zoo.api import get_dataset, get_model
     from zoo.errors import ZooError
     from zoo.files import sha256_file
-    from zoo.metrics import format_report
+    from zoo.reports import format_report
     from zoo.pin import pin_run
     from zoo.plots import plot_confusion_matrix
     from zoo.train import TrainConfig, train
+    from zoo.weights import MANIFEST_NAME
 
     out_dir = Path(out)
     if out_dir.exists():
@@ -43,7 +44,7 @@ def run_demo(*, out: str = "runs/demo", epochs: int = 30, min_accuracy: float = 
     confusion_png = plot_confusion_matrix(result.test_report, out_dir / "confusion.png")
 
     print("\n3/5 pinning the weights in a manifest entry")
-    spec = pin_run(out_dir, tag="digits", manifest=out_dir / "weights" / "manifest.json", default=True)
+    spec = pin_run(out_dir, tag="digits", manifest=out_dir / "weights" / MANIFEST_NAME, default=True)
     print(f"    {spec.path}  sha256={spec.sha256}")
 
     print("\n4/5 loading them back through torch.hub")

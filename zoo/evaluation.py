@@ -112,7 +112,7 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return buffer.to(tensor.device)
 
 
-def evaluate(
+def evaluate_with_evaluator(
     model: torch.nn.Module,
     dataset: Any,
     *,
@@ -127,10 +127,11 @@ def evaluate(
     indices: torch.Tensor | None = None,
     loss_fn: Any = None,
     autocast: bool = False,
-    return_evaluator: bool = False,
-) -> dict | tuple[dict, Any]:
+) -> tuple[dict, Evaluator]:
     """Run ``model`` over every item of ``dataset`` and return the shared evaluator's report
-    (``zoo.metrics.Evaluator``): accuracy, per-class and macro precision, recall, F1, IoU and Dice.
+    (``zoo.metrics.Evaluator``: accuracy, per-class and macro precision, recall, F1, IoU and Dice) and the
+    evaluator itself, for plots that need its kept scores (``keep_scores=True``: the precision-recall
+    curve). :func:`evaluate` returns the report only.
 
     Two-class models predict class 1 where its softmax probability is at least ``threshold`` (0.5:
     the argmax, up to exact ties); pick a threshold on validation data, e.g. with
@@ -138,8 +139,7 @@ def evaluate(
 
     ``num_classes`` and ``class_names`` default to the dataset's ``class_names``. ``indices`` restricts
     the run to those items (a validation subset); with ``loss_fn`` the report also holds the mean
-    ``loss``. ``return_evaluator=True`` returns ``(report, evaluator)``, for plots that need the
-    evaluator's kept scores (``keep_scores=True``: the precision-recall curve). Inside a ``torch.distributed`` process group each rank scores its share of the items
+    ``loss``. Inside a ``torch.distributed`` process group each rank scores its share of the items
     and the evaluators' confusion matrices are summed across ranks, so every rank gets the full report.
     """
     class_names = class_names or list(getattr(dataset, "class_names", []) or []) or None
@@ -179,4 +179,52 @@ def evaluate(
     report = evaluator.compute()
     if loss_fn is not None:
         report["loss"] = float(totals[0] / totals[1])
-    return (report, evaluator) if return_evaluator else report
+    return report, evaluator
+
+
+def evaluate(model: torch.nn.Module, dataset: Any, **options: Any) -> dict:
+    """Run ``model`` over every item of ``dataset`` and return the shared evaluator's report: accuracy,
+    per-class and macro precision, recall, F1, IoU and Dice. ``options`` (``task``, ``num_classes``,
+    ``batch_size``, ``device``, ``threshold``, ...) are those of :func:`evaluate_with_evaluator`."""
+    report, _ = evaluate_with_evaluator(model, dataset, **options)
+    return report
+
+
+def plot_evaluation(report: dict, evaluator: Evaluator, stem: str, *, model: torch.nn.Module | None = None,
+                    dataset: Any = None, device: str | torch.device = "cpu", threshold: float = 0.5,
+                    target_recall: float | None = None, title: str = "") -> list[Any]:
+    """PNG plots of one evaluation, named ``{stem}-confusion.png`` and so on; returns their paths.
+
+    The confusion matrix (normalised per row); for two-class scored runs (``keep_scores=True``) the
+    precision-recall curve, marking ``target_recall``; for segmentation (``model`` and ``dataset`` given)
+    overlays of up to four samples spread evenly over ``dataset``: the input's middle channel, the target
+    and the prediction at ``threshold``.
+    """
+    from zoo.plots import plot_confusion_matrix, plot_precision_recall
+
+    paths = [plot_confusion_matrix(report, f"{stem}-confusion.png")]
+    if evaluator.keep_scores and len(evaluator.scores()[0]):
+        paths.append(plot_precision_recall(*evaluator.scores(), f"{stem}-precision-recall.png", target_recall=target_recall))
+    if report["task"] == "segmentation" and model is not None and dataset is not None:
+        paths.append(_plot_segmentation_samples(model, dataset, f"{stem}-overlays.png", device=device,
+                                                threshold=threshold, title=title))
+    return paths
+
+
+def _plot_segmentation_samples(model: torch.nn.Module, dataset: Any, path: str, *, device: str | torch.device,
+                               threshold: float, title: str) -> Any:
+    """Overlays of up to four samples of ``dataset``: input [N, H, W] (a volume's middle channel), target, prediction."""
+    from zoo.plots import plot_segmentation_overlays
+
+    picks = torch.linspace(0, len(dataset) - 1, min(4, len(dataset))).round().long()
+    inputs, targets = next(iterate_batches(dataset, picks, batch_size=len(picks), device=device))
+    was_training = model.training
+    model.eval().to(device)
+    with torch.inference_mode():
+        logits = forward(model, inputs, device).float()
+    model.train(was_training)
+    preds = logits.argmax(1) if logits.shape[1] > 1 else (torch.sigmoid(logits[:, 0]) >= threshold).long()
+    images = inputs[:, inputs.shape[1] // 2] if inputs.dim() == targets.dim() + 1 else inputs
+    note = getattr(dataset, "target_note", None)
+    title = f"{title}, samples {picks.tolist()}" + (f"\ntarget: {note}" if note else "")
+    return plot_segmentation_overlays(images, targets, preds, path, max_items=len(picks), title=title)

@@ -1,10 +1,12 @@
 """Export a registered model for deployment, with the parity checked (``zoo export``).
 
 Two formats: ``onnx`` (``torch.onnx.export``, the dynamo exporter, for ONNX Runtime) and ``pt2``
-(``torch.export`` saved with ``torch.export.save``, for AOTInductor and ``torch.export.load``). The batch
-dimension is dynamic; so are the dimensions a model lists in ``meta["dynamic_dims"]`` (``luna_unet``:
+(``torch.export`` saved with ``torch.export.save``, for AOTInductor and ``torch.export.load``). A pt2 program
+takes its inputs positionally, in the order of the model's ``forward``, as torchvision's and timm's exports
+do: ``torch.export.load(path).module()(x)``, or ``(input_ids, attention_mask)`` for the text models. The batch
+dimension is dynamic; so are the dimensions a model declares in ``dynamic_dims`` (``luna_unet``:
 height and width; the transformer classifiers: the sequence length). A model that cannot be exported says
-why in ``meta["not_exportable"]`` (``lstm_sentiment``; ``bart_classifier`` to pt2).
+why in ``not_exportable`` (``lstm_sentiment``; ``bart_classifier`` to pt2).
 
 After writing, the file is loaded back (ONNX Runtime on the CPU, ``torch.export.load``), run on an input
 of another batch size than the example it was exported with, and compared with eager PyTorch; above the
@@ -21,7 +23,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from zoo.api import get_model, get_preprocess
 from zoo.errors import ZooError
@@ -60,7 +62,7 @@ def export_model(name: str, *, weights: Any = None, format: str = "onnx", out: s
     if format not in FORMATS:
         raise ZooError(f"unknown export format {format!r}; expected one of {', '.join(FORMATS)}")
     spec = get_registry().model(name)
-    why_not = not_exportable(spec.meta, format)
+    why_not = not_exportable(spec, format)
     if why_not:
         raise ExportError(f"{name} cannot be exported to {format}: {why_not}")
     if not (atol >= 0):
@@ -69,9 +71,9 @@ def export_model(name: str, *, weights: Any = None, format: str = "onnx", out: s
     if format == "onnx":
         _onnx_modules()  # says which extra to install before any work
     model = get_model(name, weights=weights, **(model_kwargs or {})).eval()
-    example = _example(model, spec.meta, EXAMPLE_BATCH)
-    check = _example(model, spec.meta, EXAMPLE_BATCH + 1, seed=1, grow=16)  # other batch; other H, W where dynamic
-    dims = _dynamic_shapes(example, spec.meta)
+    example = _example(model, spec, EXAMPLE_BATCH)
+    check = _example(model, spec, EXAMPLE_BATCH + 1, seed=1, grow=16)  # other batch; other H, W where dynamic
+    dims = _dynamic_shapes(example, spec)
     metadata = _metadata(name, weights, spec)
     # The temporary name keeps the suffix: torch.export.save/load expect a file ending in .pt2.
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
@@ -81,8 +83,8 @@ def export_model(name: str, *, weights: Any = None, format: str = "onnx", out: s
             _export_onnx(model, example, dims, tmp, opset, metadata, optimize)
             exported = _run_onnx(tmp, check)
         else:
-            _export_pt2(model, example, dims, tmp, metadata)
-            exported = _run_pt2(tmp, check)
+            _export_pt2(model, _positional(model, example), dims, tmp, metadata)
+            exported = _run_pt2(tmp, _positional(model, check))
         import torch
 
         with torch.inference_mode():
@@ -99,11 +101,11 @@ def export_model(name: str, *, weights: Any = None, format: str = "onnx", out: s
     return ExportResult(target, format, diff, shape, [f"{k}: {', '.join(v.values())}" for k, v in dims.items()])
 
 
-def not_exportable(meta: dict, format: str) -> str | None:
-    """Why a model cannot be exported to ``format``: ``meta["not_exportable"]`` is a reason for every format,
-    or ``{format: reason}``."""
-    reason = meta.get("not_exportable")
-    return reason.get(format) if isinstance(reason, dict) else reason
+def not_exportable(spec: Any, format: str) -> str | None:
+    """Why the model ``spec`` describes cannot be exported to ``format``: its ``not_exportable`` is a reason for
+    every format, or ``{format: reason}``; ``None`` when it can be."""
+    reason = spec.not_exportable
+    return (reason.get(format) if isinstance(reason, Mapping) else reason) or None
 
 
 def _target(name: str, weights: Any, format: str, out: str | os.PathLike | None) -> Path:
@@ -120,19 +122,19 @@ def _target(name: str, weights: Any, format: str, out: str | os.PathLike | None)
     return target
 
 
-def _example(model: Any, meta: dict, batch: int, seed: int = 0, grow: int = 0) -> dict[str, Any]:
+def _example(model: Any, spec: Any, batch: int, seed: int = 0, grow: int = 0) -> dict[str, Any]:
     """Keyword arguments of a forward pass with ``batch`` items: the model's own example input, or a
-    seeded normal tensor of ``meta["input_shape"]`` with the dynamic dimensions (``meta["dynamic_dims"]``)
+    seeded normal tensor of the declared ``input_shape`` with the dynamic dimensions (``dynamic_dims``)
     ``grow`` larger."""
     import torch
 
     if hasattr(model, "example_input"):
         return dict(model.example_input(batch))
-    shape = meta.get("input_shape")
+    shape = spec.input_shape
     if not shape:
-        raise ExportError("the model declares neither meta['input_shape'] nor example_input(): no example to trace with")
+        raise ExportError("the model declares neither input_shape nor example_input(): no example to trace with")
     name = next(iter(_forward_parameters(model)))
-    dynamic = {int(d) for d in (meta.get("dynamic_dims") or {})}
+    dynamic = set(spec.dynamic_dims)
     shape = [size + grow if axis + 1 in dynamic else size for axis, size in enumerate(shape)]
     return {name: torch.randn(batch, *shape, generator=torch.Generator().manual_seed(seed))}
 
@@ -143,10 +145,10 @@ def _forward_parameters(model: Any) -> list[str]:
     return [n for n, p in inspect.signature(model.forward).parameters.items() if p.kind != p.VAR_KEYWORD]
 
 
-def _dynamic_shapes(example: dict[str, Any], meta: dict) -> dict[str, dict[int, str]]:
-    """``{input: {dim: name}}``: the batch for every tensor input, plus ``meta["dynamic_dims"]``
+def _dynamic_shapes(example: dict[str, Any], spec: Any) -> dict[str, dict[int, str]]:
+    """``{input: {dim: name}}``: the batch for every tensor input, plus the declared ``dynamic_dims``
     (``{dim: name}``, applied to every input of that rank or more)."""
-    extra = {int(k): v for k, v in (meta.get("dynamic_dims") or {}).items()}
+    extra = dict(spec.dynamic_dims)
     return {key: {0: "batch", **{d: n for d, n in extra.items() if d < value.dim()}}
             for key, value in example.items() if hasattr(value, "dim")}
 
@@ -168,7 +170,7 @@ def _metadata(name: str, weights: Any, spec: Any) -> dict[str, str]:
     except ZooError:
         pass
     chosen = spec.weights.get(weights) if isinstance(weights, str) else None
-    class_names = list(chosen.class_names) if chosen is not None and chosen.class_names else spec.meta.get("class_names")
+    class_names = list(chosen.class_names) if chosen is not None and chosen.class_names else spec.class_names
     return {
         "hubzoo.model": name, "hubzoo.weights": str(weights) if weights is not None else "random initialisation",
         "hubzoo.class_names": json.dumps(list(class_names) if class_names else None),
@@ -221,11 +223,24 @@ def _run_onnx(path: str, inputs: dict[str, Any]) -> Any:
     return torch.from_numpy(session.run(None, feed)[0])
 
 
+def _positional(model: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    """``inputs`` in the order of the model's ``forward`` parameters, which they must begin: a pt2 program is
+    traced with, and called with, its inputs as positional arguments."""
+    names = _forward_parameters(model)[: len(inputs)]
+    if sorted(names) != sorted(inputs):
+        raise ExportError(f"the example input ({', '.join(inputs)}) is not the first arguments of forward"
+                          f"({', '.join(_forward_parameters(model))}): it cannot be passed positionally")
+    return {name: inputs[name] for name in names}
+
+
 def _export_pt2(model: Any, example: dict, dims: dict, path: str, metadata: dict[str, str]) -> None:
+    """Trace with ``example``'s values as positional arguments (its keys in ``forward``'s order, see
+    :func:`_positional`), so the loaded program is called ``module()(x)``, as torchvision's and timm's are."""
     import torch
 
+    dynamic = _torch_dynamic(dims, example)
     try:
-        program = torch.export.export(model, (), kwargs=example, dynamic_shapes=_torch_dynamic(dims, example))
+        program = torch.export.export(model, tuple(example.values()), dynamic_shapes=tuple(dynamic[k] for k in example))
     except Exception as exc:
         raise ExportError(f"torch.export cannot export this model: {_first_line(exc)}") from None
     try:
@@ -235,11 +250,12 @@ def _export_pt2(model: Any, example: dict, dims: dict, path: str, metadata: dict
 
 
 def _run_pt2(path: str, inputs: dict[str, Any]) -> Any:
+    """Load the program as a user would and call it positionally (``inputs`` in ``forward``'s order)."""
     import torch
 
     program = torch.export.load(path)
     with torch.inference_mode():
-        return program.module()(**inputs)
+        return program.module()(*inputs.values())
 
 
 def _first_line(exc: BaseException) -> str:

@@ -114,6 +114,22 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     atomic_write_bytes(path, (to_json(data) + "\n").encode())
 
 
+def read_json_object(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    """The JSON object in ``path``, or a ``ZooError`` saying the file (``what`` it should be) is damaged."""
+    from zoo.errors import ZooError
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ZooError(f"{path} is not valid JSON ({exc}); the run folder is damaged") from None
+    except UnicodeDecodeError:
+        raise ZooError(f"{path} is not text; the run folder is damaged") from None
+    if not isinstance(data, dict):
+        raise ZooError(f"{path} is not {what} (a JSON object)")
+    return data
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     """The hex sha256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()

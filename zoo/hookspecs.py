@@ -28,8 +28,9 @@ def register_datasets(register):
 
 
 @hookspec
-def register_commands(subparsers):
+def register_commands(subparsers, options):
     """Add ``zoo`` sub-commands: ``subparsers.add_parser(...)`` (argparse), ``set_defaults(run=handler)``.
 
-    The handler receives the parsed ``argparse.Namespace`` and returns the exit status. Import heavy
-    modules inside the handler, so that ``zoo --help`` stays fast."""
+    ``options`` (optional to name) holds the shared option helpers and exit statuses (``zoo/cli/options.py``:
+    ``options.add_device(p)``, ``options.EXIT_OK``). The handler receives the parsed ``argparse.Namespace``
+    and returns the exit status. Import heavy modules inside the handler, so that ``zoo --help`` stays fast."""

@@ -23,17 +23,17 @@ import shutil
 import tarfile
 import tempfile
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from zoo import runs
-from zoo.api import get_model
+from zoo.api import get_model, get_weights
 from zoo.download import cache_dir, huggingface_hub
 from zoo.errors import WeightsError, ZooError
 from zoo.files import atomic_write_bytes, sha256_file
 from zoo.plugins import get_registry
 from zoo.reverify import check_publishable
-from zoo.weights import LocalWeights, WeightsSpec, check_assets, read_manifest, resolve_weights, user_manifest_path, write_manifest_entry
+from zoo.weights import MANIFEST_NAME, Weights, check_assets, read_manifest, split_ref, user_manifest_path, write_manifest_entry
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 #: What a model card's model-index calls each task.
@@ -49,31 +49,21 @@ def check_repo_id(repo_id: str) -> str:
 # ------------------------------------------------------------------------------------- publishing
 
 
-def _weights_record(name: str, weights: Any) -> tuple[Path, dict[str, Any], dict[str, Any], dict[str, Any], str, dict[str, Any]]:
-    """``(file, model_kwargs, metrics, training, dataset, extra)`` for a registered tag or a run's weights file;
-    ``extra`` holds the weights' ``preprocessing`` and ``class_names`` (``None`` when they do not say)."""
-    spec = get_registry().model(name)
-    resolved = resolve_weights(name, spec.weights, weights)
-    if isinstance(resolved, WeightsSpec):
-        if not resolved.path.is_file():
-            raise ZooError(f"weights {resolved.name}: {resolved.path} is not on this machine")
-        extra = {"preprocessing": resolved.preprocessing, "class_names": resolved.class_names}
-        return resolved.path, dict(resolved.model_kwargs), dict(resolved.metrics), dict(resolved.training), resolved.dataset, extra
-    if not isinstance(resolved, LocalWeights):
+def _publishable_weights(name: str, weights: Any) -> Weights:
+    """The :class:`~zoo.weights.Weights` to publish: a registered tag or a run's weights file, with metrics and a
+    training command (a file's come from the run's ``report.json``, read by ``zoo.weights``)."""
+    found = get_weights(name, weights)
+    if found.source.startswith("hf://"):
         raise ZooError("publish takes a registered weights tag or a local .safetensors file, not an hf:// URI")
-    get_model(name, weights=str(resolved.path))  # weights for another architecture fail here, with the reason
-    report_path = resolved.path.parent / "report.json"
-    if not report_path.is_file():
+    if found.tag is not None and not found.path.is_file():
+        raise ZooError(f"weights {found.name}: {found.path} is not on this machine")
+    get_model(name, weights=found)  # weights for another architecture fail here, with the reason
+    if found.tag is None and not found.training:
         raise ZooError(
-            f"refusing to publish {resolved.path}: no training record beside it (report.json from `zoo train`), "
+            f"refusing to publish {found.path}: no training record beside it (report.json from `zoo train`), "
             "so the card could state neither metrics nor the command that made the weights"
         )
-    report = runs.read_report(resolved.path.parent)
-    if report.get("model") != name:
-        raise ZooError(f"{resolved.path} was trained for {report.get('model')!r}, not {name!r}")
-    metrics, training = runs.manifest_metrics(report), runs.manifest_training(report)
-    extra = {"preprocessing": report.get("preprocessing"), "class_names": report.get("class_names")}
-    return resolved.path, dict(report.get("model_kwargs", {})), metrics, training, report["dataset"], extra
+    return found
 
 
 def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None = None, with_onnx: bool = False,
@@ -83,30 +73,30 @@ def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None =
     ``verify`` is false, the recorded metrics must re-verify first (``zoo.reverify.check_publishable``,
     on the dataset under ``data_root`` when given); the card says whether they were."""
     spec = get_registry().model(name)
-    weights_file, model_kwargs, metrics, training, dataset, extra = _weights_record(name, weights)
+    found = _publishable_weights(name, weights)
+    model_kwargs, metrics, training, dataset = dict(found.model_kwargs), dict(found.metrics), dict(found.training), found.dataset
     numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "split"}
     if not numbers:
         raise ZooError(f"refusing to publish {name}: its weights have no evaluator metrics")
     if not training.get("command"):
         raise ZooError(f"refusing to publish {name}: its weights have no training command")
     if verify:
-        check_publishable(name, weights, dataset, metrics, class_names=extra["class_names"], training=training, root=data_root)
-    model = get_model(name, weights=weights)  # registered weights bring their pinned side files
-    data_spec = get_registry().datasets.get(dataset)
-    class_names = list(extra["class_names"] or (data_spec.class_names if data_spec else None) or []) or None
-    preprocessing = extra["preprocessing"] or spec.meta.get("preprocessing")  # the weights' own, else the model's
+        check_publishable(name, weights, dataset, metrics, class_names=found.class_names, training=training, root=data_root)
+    model = get_model(found)  # registered weights bring their pinned side files
+    class_names = list(found.class_names) if found.class_names else None
+    preprocessing = found.preprocessing
 
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ZooError(f"{out} is not an empty folder; staging would overwrite what is there: give a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(weights_file, out / "model.safetensors")
+    shutil.copyfile(found.path, out / "model.safetensors")
     if model is not None and hasattr(model, "save_assets"):
         model.save_assets(out)
     config = {
         **model_kwargs,  # top level: what PyTorchModelHubMixin-style loaders pass to the model's __init__
         "zoo": {"model": name, "model_kwargs": model_kwargs, "task": spec.task, "dataset": dataset,
-                "class_names": class_names, "input": spec.meta.get("input"), "output": spec.meta.get("output"),
+                "class_names": class_names, "input": spec.input or None, "output": spec.output or None,
                 "preprocessing": preprocessing, "sha256": sha256_file(out / "model.safetensors"),
                 "library": "hubzoo", "load": f'zoo.get_model("{name}", weights="hf://{repo_id or "ORG/NAME"}/model.safetensors@REVISION")'},
     }
@@ -150,7 +140,7 @@ def model_card(spec: Any, repo_id: str, dataset: str, metrics: dict[str, Any], t
             f"{preprocessing['std']} (`zoo.get_preprocess`)\n") if preprocessing else ""
     return (
         f"---\n{data.to_yaml()}\n---\n\n# {spec.name}\n\n{spec.description}\n\n"
-        f"- Input: {spec.meta.get('input', 'see the model docstring')}\n- Output: {spec.meta.get('output', '-')}\n{prep}"
+        f"- Input: {spec.input or 'see the model docstring'}\n- Output: {spec.output or '-'}\n{prep}"
         f"- Trained on: `{dataset}`\n- Training command: `{training['command']}`\n\n"
         f"## Metrics ({split} split, hubzoo's shared evaluator)\n\n| metric | value |\n|---|---:|\n{rows}\n\n"
         + _verified_note(verified)
@@ -201,11 +191,11 @@ def publish(
 # ---------------------------------------------------------------------------------------- bundles
 
 
-def _weights_named(registry, name: str) -> list[WeightsSpec]:
+def _weights_named(registry, name: str) -> list[Weights]:
     """The weights entries that ``name`` (a model, or ``arch.tag``) selects."""
-    arch, dot, tag = name.partition(".")
+    arch, tag = split_ref(name)
     weights = registry.model(arch).weights
-    if not dot:
+    if tag is None:
         return list(weights.values())
     if tag not in weights:
         raise WeightsError(f"{arch!r} has no weights tagged {tag!r}; its tags: {', '.join(weights) or '(none)'}")
@@ -234,7 +224,7 @@ def bundle(models: list[str], out: str | Path) -> Path:
                     tar.add(check_assets(w) / asset, arcname=f"{w.name}.assets/{asset}")
                 manifest[w.name] = w.to_entry()
             data = json.dumps(manifest, indent=2).encode()
-            info = tarfile.TarInfo("manifest.json")
+            info = tarfile.TarInfo(MANIFEST_NAME)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
         tmp.replace(out)
@@ -267,21 +257,21 @@ def unbundle(path: str | Path) -> list[str]:
             if spec.assets:
                 shutil.rmtree(target / spec.assets_dir.name, ignore_errors=True)
                 os.replace(spec.assets_dir, target / spec.assets_dir.name)
-            write_manifest_entry(user_manifest_path(), WeightsSpec(**{**spec.__dict__, "base_dir": str(target)}))
+            write_manifest_entry(user_manifest_path(), replace(spec, base_dir=str(target)))
     return sorted(specs)
 
 
-def _extract_bundle(path: Path, folder: Path) -> dict[str, WeightsSpec]:
+def _extract_bundle(path: Path, folder: Path) -> dict[str, Weights]:
     """Extract the bundle at ``path`` into ``folder`` and return its checked entries."""
     try:
         with tarfile.open(path) as tar:
             tar.extractall(folder, filter="data")
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise WeightsError(f"bundle {path} is not a readable tar archive ({type(exc).__name__}: {exc}); nothing imported") from None
-    if not (folder / "manifest.json").is_file():
+    if not (folder / MANIFEST_NAME).is_file():
         raise WeightsError(f"bundle {path} has no manifest.json: it is not a `zoo bundle` archive; nothing imported")
     try:
-        specs = read_manifest(folder / "manifest.json")
+        specs = read_manifest(folder / MANIFEST_NAME)
     except WeightsError as exc:
         raise WeightsError(f"bundle {path}: {exc}; nothing imported") from None
     for spec in specs.values():

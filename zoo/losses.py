@@ -1,18 +1,17 @@
 """The training losses ``zoo train --loss`` chooses from, for classification models.
 
 * ``cross_entropy``: on logits, with ``--label-smoothing`` (the default for models without a loss of their own);
-* ``nll``: negative log-likelihood, for models whose output is log-probabilities (``meta["output"]`` starting
-  with ``log-probabilities``, as the course's ``log_softmax`` networks);
+* ``nll``: negative log-likelihood, for models whose output is log-probabilities (registered with
+  ``output_kind="log_probabilities"``, as the course's ``log_softmax`` networks would be);
 * ``mse``: the mean squared error of the softmax probabilities against one-hot targets (exercise 5 of the
   course's ``000_*.txt``: it saturates early, because a confidently wrong softmax has almost no gradient);
-* ``model``: the model's own loss (``model.make_loss()`` or ``meta["loss"]``, e.g. the U-Net's Dice losses).
+* ``model``: the model's own loss (``model.make_loss()`` or the registered ``loss``, e.g. the U-Net's Dice losses).
 
 ``auto`` (the default) is ``model`` where the model declares a loss, else ``cross_entropy``.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import torch
@@ -35,21 +34,16 @@ class SoftmaxMSELoss(nn.Module):
         return F.mse_loss(logits.softmax(dim=1), one_hot)
 
 
-def returns_log_probabilities(meta: dict[str, Any]) -> bool:
-    """Whether a model's ``meta["output"]`` says it returns log-probabilities (what ``nll`` needs)."""
-    return str(meta.get("output", "")).startswith("log-probabilities")
+def returns_log_probabilities(spec: Any) -> bool:
+    """Whether the model ``spec`` describes returns log-probabilities (what ``nll`` needs): its declared ``output_kind``."""
+    return spec.output_kind == "log_probabilities"
 
 
 def _declared_loss(spec: Any, model: nn.Module | None) -> nn.Module | None:
     if model is not None and hasattr(model, "make_loss"):
         return model.make_loss()
-    factory = spec.meta.get("loss")
-    if factory is None:
-        return None
-    if isinstance(factory, str):
-        module_name, _, attr = factory.partition(":")
-        factory = getattr(importlib.import_module(module_name), attr)
-    return factory()
+    factory = spec.resolve_loss()
+    return None if factory is None else factory()
 
 
 def check_loss(name: str, spec: Any) -> None:
@@ -58,9 +52,9 @@ def check_loss(name: str, spec: Any) -> None:
         raise ZooError(f"unknown loss {name!r}; expected one of {', '.join(_NAMES)}")
     if name in ("cross_entropy", "nll", "mse") and spec.task != "classification":
         raise ZooError(f"--loss {name} is for classification models; {spec.name!r} is for {spec.task} (use --loss auto)")
-    if name == "nll" and not returns_log_probabilities(spec.meta):
+    if name == "nll" and not returns_log_probabilities(spec):
         raise ZooError(f"--loss nll needs a model that returns log-probabilities; {spec.name!r} returns "
-                       f"{spec.meta.get('output', 'logits')}: use --loss cross_entropy, which applies log_softmax itself")
+                       f"{spec.output or 'logits'}: use --loss cross_entropy, which applies log_softmax itself")
 
 
 def make_loss(name: str, spec: Any, model: nn.Module | None = None, *, label_smoothing: float = 0.0) -> nn.Module:

@@ -150,8 +150,9 @@ def build_registry(
     return registry
 
 
-def add_plugin_commands(registry: LoadedRegistry, subparsers: Any) -> None:
-    """Let every plugin that implements ``register_commands`` add its sub-commands to ``subparsers``.
+def add_plugin_commands(registry: LoadedRegistry, subparsers: Any, options: Any = None) -> None:
+    """Let every plugin that implements ``register_commands`` add its sub-commands to ``subparsers``; a hook that
+    also names ``options`` receives that (the CLI passes its shared option helpers, ``zoo/cli/options.py``).
 
     A plugin whose hook raises (or adds a command name another already took) is recorded as broken in
     ``zoo plugins`` and its commands left out; the other plugins' commands stay.
@@ -167,7 +168,8 @@ def add_plugin_commands(registry: LoadedRegistry, subparsers: Any) -> None:
         before, listed = dict(subparsers.choices), len(subparsers._choices_actions)
         try:
             with _plugin_code():
-                impls[plugin_name].function(subparsers=subparsers)
+                hook_args = {"subparsers": subparsers, "options": options}
+                impls[plugin_name].function(**{name: hook_args[name] for name in impls[plugin_name].argnames})
         except KeyboardInterrupt:
             raise
         except BaseException as exc:

@@ -17,18 +17,16 @@ What each model takes:
   sorts the texts by length, cuts batches of similar length and pads each batch only to its own longest text
   (dynamic padding), then puts the results back in input order; ``padding="max", sort=False`` is the naive way,
   kept for the benchmark;
-* **models with their own pipeline**: a registration may name a ``"module:function"`` in ``meta["predict_inputs"]``
+* **models with their own pipeline**: a registration may name a ``"module:function"`` as ``predict_inputs``
   that takes the raw inputs instead (the LUNA16 models: ``.mhd`` scans through ``zoo.luna.analysis.predict_scans``).
 
 Labels come from the weights: the manifest entry's ``class_names``, else the file's metadata or the run's
-``report.json``, else the data set the weights were trained on (``zoo.api.describe_weights``).
+``report.json``, else the data set the weights were trained on (``zoo.api.get_weights``).
 :class:`TextPredictor` is the text case under its former name, with the course's ``predict_sentiment``.
 """
 
 from __future__ import annotations
 
-import importlib
-import json
 import operator
 import os
 from pathlib import Path
@@ -36,7 +34,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from zoo.api import describe_weights, get_model
+from zoo.api import get_model, get_weights
 from zoo.errors import DataError, ZooError
 from zoo.families.text import check_texts
 from zoo.preprocess import IMAGE_SUFFIXES, Preprocessing
@@ -156,21 +154,17 @@ class Predictor:
         (``None``: its default weights), their preprocessing and class names."""
         from zoo.plugins import get_registry
 
-        facts = describe_weights(name, weights)
-        spec = get_registry().model(facts["model"])
-        if facts["weights"] is None:
-            raise ZooError(f"model {spec.name!r} has no trained weights to predict with: pass weights (a tag, a .safetensors "
-                           f"file or hf://...); `zoo info {spec.name}` lists its weights, `zoo train {spec.name}` makes some")
-        if spec.meta.get("predict_inputs"):  # the model's own pipeline takes the raw inputs (LUNA16: .mhd scans)
-            module, _, function = spec.meta["predict_inputs"].partition(":")
-            run = getattr(importlib.import_module(module), function)
-            return cls(pipeline=lambda inputs, **kw: run(spec.name, facts["weights"], inputs, device=device, **kw),
-                       class_names=facts["class_names"], device=device, batch_size=batch_size)
+        found = get_weights(name, weights)
+        spec = get_registry().model(found.arch)
+        run = spec.resolve_predict_inputs()
+        if run is not None:  # the model's own pipeline takes the raw inputs (LUNA16: .mhd scans)
+            return cls(pipeline=lambda inputs, **kw: run(spec.name, found.name, inputs, device=device, **kw),
+                       class_names=found.class_names, device=device, batch_size=batch_size)
         if spec.task not in ("classification", "text-classification"):
             raise ZooError(f"model {spec.name!r} is a {spec.task} model; Predictor labels inputs with classifiers")
-        model = get_model(spec.name, weights=facts["weights"], **model_kwargs)
-        return cls(model, preprocessing=None if _is_text_model(model) else facts["preprocessing"] or _no_preprocessing(spec),
-                   class_names=facts["class_names"], device=device, batch_size=batch_size)
+        model = get_model(found, **model_kwargs)
+        return cls(model, preprocessing=None if _is_text_model(model) else found.preprocessing or _no_preprocessing(spec),
+                   class_names=found.class_names, device=device, batch_size=batch_size)
 
     # ------------------------------------------------------------------ probabilities
     def predict_proba(self, inputs: Sequence[Any], *, batch_size: int | None = None, sort: bool = True,
@@ -334,20 +328,11 @@ class TextPredictor(Predictor):
     def from_weights(cls, weights: str | os.PathLike, *, assets: str | os.PathLike | None = None, **kwargs: Any) -> "TextPredictor":
         """Load a hubzoo ``.safetensors`` file (the model and builder arguments are read from it) and the
         side files saved beside it by training (``tokenizer.json`` for the LSTM), or in ``assets``."""
-        from zoo.weights import read_metadata
-
-        path = Path(weights)
-        meta = read_metadata(path)
-        if "arch" not in meta:
-            raise ZooError(f"{path} does not say which model it holds (no 'arch' metadata); build the model yourself "
-                           "and pass it to TextPredictor(model)")
-        model = get_model(meta["arch"], weights=str(path))
-        if hasattr(model, "load_assets"):
-            model.load_assets(assets if assets is not None else path.parent)
-        names = json.loads(meta["class_names"]) if "class_names" in meta else None
-        report = path.parent / "report.json"
-        if names is None and report.is_file():
-            names = json.loads(report.read_text()).get("class_names")
+        found = get_weights(weights)
+        model = get_model(found)
+        if hasattr(model, "load_assets") and assets is not None:
+            model.load_assets(assets)
+        names = found.class_names
         return cls(model, class_names=names, **kwargs)
 
     def predict_sentiment(self, text: str) -> tuple[str, float]:
@@ -381,3 +366,19 @@ def _short(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "(" + ", ".join(_short(v) for v in value) + ")"
     return str(value)
+
+
+def predict_inputs(name: str, inputs: Sequence[Any], *, weights: Any = None, file: str | os.PathLike | None = None,
+                   top_k: int | None = None, batch_size: int | None = None, device: str = "auto",
+                   model_kwargs: dict[str, Any] | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    """``zoo predict``: label ``inputs`` (and the lines of ``file``) with model ``name`` and ``weights`` (``None``:
+    its default weights) on ``device`` (``auto``: CUDA when available). Returns :meth:`Predictor.predict_records`:
+    one dict per input, an unreadable input as a dict with an ``error``."""
+    from zoo.evaluation import resolve_device
+
+    predictor = Predictor.from_name(name, weights, device=str(resolve_device(device)), batch_size=batch_size,
+                                    **(model_kwargs or {}))
+    inputs = list(inputs) + (read_lines(file, "text" if predictor.kind == "text" else "input") if file else [])
+    if not inputs:
+        raise ZooError("nothing to predict: give inputs (image files or folders, texts, .mhd scans) or --file F")
+    return predictor.predict_records(inputs, top_k=top_k, progress=progress)

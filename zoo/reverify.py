@@ -14,14 +14,16 @@ package) is *skipped* with the reason, never counted as passed.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from zoo.api import evaluate, get_dataset, get_model
 from zoo.errors import DataError, ZooError
 from zoo.plugins import get_registry
-from zoo.weights import MANIFEST_METRICS, WeightsSpec, check_assets, load_state_dict
+from zoo.state_dicts import load_state_dict
+from zoo.weights import MANIFEST_METRICS, Weights, check_assets, split_ref
 
-__all__ = ["EXACT_ATOL", "MetricCheck", "EntryCheck", "verify_entry", "remeasure", "trained_with_amp", "verify_metrics", "format_table", "check_publishable"]
+__all__ = ["EXACT_ATOL", "MetricCheck", "EntryCheck", "verify_entry", "remeasure", "trained_with_amp", "verify_metrics", "format_table", "check_publishable",
+           "HashCheck", "verify_hashes", "evaluate_registered"]
 
 #: Largest difference allowed for count-derived metrics on the CPU: float rounding, not a tolerance.
 EXACT_ATOL = 1e-9
@@ -80,7 +82,7 @@ def _build_data(name: str, split: str, root: str | None = None) -> Any:
         raise DataError(f"dataset {name!r} ({split}) is not available here: {why}") from None
 
 
-def verify_entry(spec: WeightsSpec, *, atol: float = 1e-3, device: str = "cpu", batch_size: int = 256) -> EntryCheck:
+def verify_entry(spec: Weights, *, atol: float = 1e-3, device: str = "cpu", batch_size: int = 256) -> EntryCheck:
     """Check ``spec``'s sha256, then re-evaluate it on its recorded dataset and split (:func:`remeasure`).
 
     Never raises for a bad entry: a missing dataset or split, a failing hash or a changed dataset
@@ -151,13 +153,13 @@ def verify_metrics(names: list[str] | None = None, *, atol: float = 1e-3, device
     :class:`~zoo.errors.UnknownNameError`.
     """
     registry = get_registry()
-    specs: list[WeightsSpec] = []
+    specs: list[Weights] = []
     for name in names or registry.list_models():
-        arch, _, tag = name.partition(".")
+        arch, tag = split_ref(name)
         weights = registry.model(arch).weights
-        if tag and tag not in weights:
+        if tag is not None and tag not in weights:
             raise ZooError(f"model {arch!r} has no weights {tag!r}; it has: {', '.join(sorted(weights)) or 'none'}")
-        specs.extend([weights[tag]] if tag else weights.values())
+        specs.extend([weights[tag]] if tag is not None else weights.values())
     return [verify_entry(spec, atol=atol, device=device, batch_size=batch_size) for spec in specs]
 
 
@@ -190,3 +192,76 @@ def check_publishable(arch: str, weights: Any, dataset_name: str | None, metrics
         raise ZooError(f"refusing to publish {entry}: its recorded metrics {what} ({result.reason}); "
                        f"see `zoo verify --metrics`, or publish with --no-verify (the card then says so)")
     return result
+
+
+@dataclass(frozen=True)
+class HashCheck:
+    """One weights entry's file and side files against their pinned sha256 (``zoo verify``); ``error`` is
+    ``None`` when they match, else why not in words."""
+
+    entry: str
+    sha256: str
+    assets: int
+    error: str | None = None
+
+
+def verify_hashes(names: list[str] | None = None) -> Iterator[HashCheck]:
+    """Load every weights file of the models ``names`` (default: all registered) and check it and its side files
+    against the pinned sha256, one :class:`HashCheck` per entry as it is checked. An unknown model name is an
+    :class:`~zoo.errors.UnknownNameError`; a failing check is a result, never raised."""
+    registry = get_registry()
+    for name in names or registry.list_models():
+        for spec in registry.model(name).weights.values():
+            try:
+                load_state_dict(spec)
+                check_assets(spec)
+            except ZooError as exc:
+                yield HashCheck(spec.name, spec.sha256, len(spec.assets), str(exc))
+                continue
+            yield HashCheck(spec.name, spec.sha256, len(spec.assets))
+
+
+def evaluate_registered(name: str, data: str, *, weights: Any = None, split: str = "test", root: str | None = None,
+                        download: bool = False, model_kwargs: dict[str, Any] | None = None,
+                        data_kwargs: dict[str, Any] | None = None, batch_size: int = 256, device: str = "auto",
+                        threshold: float = 0.5, target_recall: float | None = None, plot_dir: str | None = None,
+                        progress: bool = True) -> tuple[dict[str, Any], list[Any]]:
+    """Evaluate registered model ``name`` with ``weights`` (``None``: its random initialisation) on ``split`` of
+    registered dataset ``data`` with the shared evaluator (``zoo eval``); returns the report and the plots written.
+
+    Datasets of raw images (``imagefolder``) get the weights' preprocessing unless ``data_kwargs`` names one;
+    the user's own data (no registered classes) names its classes itself. Two-class runs keep their scores:
+    with ``target_recall`` the report's ``threshold_for_recall`` is the highest threshold reaching it. With
+    ``plot_dir``, :func:`zoo.evaluation.plot_evaluation` writes ``NAME-DATA-SPLIT-*.png`` there.
+    """
+    from pathlib import Path
+
+    from zoo.api import dataset_preprocessing
+    from zoo.curves import threshold_for_recall
+    from zoo.evaluation import evaluate_with_evaluator, plot_evaluation, resolve_device
+
+    device = str(resolve_device(device))
+    if batch_size < 1:
+        raise ZooError(f"batch size {batch_size} is not valid: expected at least 1")
+    registry = get_registry()
+    spec, data_spec = registry.model(name), registry.dataset(data)
+    model = get_model(name, weights=weights, **(model_kwargs or {}))
+    kwargs = dict(data_kwargs or {})
+    if "preprocessing" not in kwargs:
+        prep = dataset_preprocessing(data, name, weights if weights is not None else False)
+        kwargs.update({"preprocessing": prep} if prep is not None else {})
+    dataset = get_dataset(data, split=split, root=root, download=download, **kwargs)
+    class_names = list(data_spec.class_names or getattr(dataset, "class_names", None) or []) or None
+    num_classes = data_spec.num_classes or len(class_names or ())
+    binary = num_classes == 2
+    report, evaluator = evaluate_with_evaluator(
+        model, dataset, task=spec.task, num_classes=num_classes or None, batch_size=batch_size, device=device,
+        threshold=threshold, progress=progress, keep_scores=binary, class_names=class_names)
+    if binary and target_recall is not None:
+        report["threshold_for_recall"] = {"recall": target_recall,
+                                          "threshold": threshold_for_recall(*evaluator.scores(), target_recall)}
+    if plot_dir is None:
+        return report, []
+    plots = plot_evaluation(report, evaluator, str(Path(plot_dir) / f"{name}-{data}-{split}"), model=model, dataset=dataset,
+                            device=device, threshold=threshold, target_recall=target_recall, title=f"{name} on {data}, {split} split")
+    return report, plots

@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from zoo.errors import ZooError
-from zoo.files import atomic_write_bytes, sha256_file, write_json
-from zoo.weights import MANIFEST_METRICS
+from zoo.files import atomic_write_bytes, read_json_object, sha256_file, write_json
+from zoo.weights import REPORT_NAME, read_run_report
 
 CONFIG = "config.json"
-REPORT = "report.json"
+REPORT = REPORT_NAME
 CHECKPOINT = "checkpoint.pt"
 METRICS_LOG = "metrics.jsonl"
 CURVES = "curves.png"
@@ -49,8 +49,9 @@ RESUMABLE_CHANGES = frozenset({"epochs", "resume", "progress", "device", "worker
 
 def _option(default: Any, help: str, **cli: Any) -> Any:
     """A config field with its ``zoo train`` help text; ``cli`` may hold ``choices``, ``flag`` (the option's
-    name when it is not ``--field-name``, e.g. ``--quiet`` for a switch that turns a default off) and
-    ``metavar``."""
+    name when it is not ``--field-name``, e.g. ``--quiet`` for a switch that turns a default off),
+    ``metavar``, and ``recorded=False`` for an option that :meth:`TrainConfig.command` leaves out because it
+    says where the run goes or what it shows, not what it computes."""
     if isinstance(default, dict):
         return field(default_factory=dict, metadata={"help": help, **cli})
     return field(default=default, metadata={"help": help, **cli})
@@ -93,8 +94,8 @@ class TrainConfig:
     patience: int = _option(5, "early stopping: epochs without a better validation loss (0: off)")
     seed: int = _option(0, "seed of the split, the initialisation, the batch order and the augmentation")
     device: str = _option("auto", "auto (CUDA when available, else the CPU), cpu or cuda[:N]")
-    out: str | None = _option(None, "run folder (default runs/MODEL-DATASET)")
-    resume: bool = _option(False, "continue the run in --out from its last checkpoint")
+    out: str | None = _option(None, "run folder (default runs/MODEL-DATASET)", recorded=False)
+    resume: bool = _option(False, "continue the run in --out from its last checkpoint", recorded=False)
     init: str | None = _option(None, "fine-tune: start from these weights (a tag, ARCH.TAG, a .safetensors path or hf://...): "
                                "every tensor whose name and shape match is loaded, the rest (the head, with another "
                                "-k num_classes) keeps its fresh initialisation; their builder arguments become the defaults",
@@ -109,27 +110,43 @@ class TrainConfig:
     nproc: int = _option(1, "data-parallel processes on this machine (DDP: gloo on CPU, nccl on GPU); --batch-size "
                          "is the global batch. Across nodes, launch with torchrun instead")
     download: bool = _option(False, "download the dataset if it is missing (needs network)")
-    progress: bool = _option(True, "no progress bars or per-epoch lines", flag="--quiet")
+    progress: bool = _option(True, "no progress bars or per-epoch lines", flag="--quiet", recorded=False)
 
     @property
     def run_dir(self) -> Path:
         return Path(self.out or f"runs/{self.model}-{self.data}")
 
     def command(self) -> str:
-        """``zoo train ...`` with every setting that changes the result and differs from the defaults."""
-        parts = ["zoo", "train", self.model, "--data", self.data]
-        for name in ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule", "step_size",
-                     "gamma", "label_smoothing", "loss", "augment", "val_fraction", "patience", "seed"):
-            value = getattr(self, name)
-            if value != default_of(name):
-                parts += [f"--{name.replace('_', '-')}", str(value)]
-        parts += [flag for flag, on in (("--amp", self.amp), ("--channels-last", self.channels_last),
-                                        ("--val-from-train", self.val_from_train)) if on]
-        parts += ["--init", self.init] if self.init is not None else []
-        parts += ["--freeze", self.freeze] if self.freeze != "none" else []
-        parts += [arg for k, v in self.model_kwargs.items() for arg in ("-k", f"{k}={v}")]
-        parts += [arg for k, v in self.data_kwargs.items() for arg in ("-d", f"{k}={v}")]
+        """The ``zoo train`` line that reproduces the run, each word quoted with ``shlex.quote``: the model,
+        ``--data``, and every field whose value differs from its default, under the option ``zoo train`` derives
+        from that field (``--root DIR``, ``--lr 0.01``, ``--amp``; one ``-k``/``-d`` per argument,
+        its value as JSON unless it is a string that does not parse as JSON). The fields marked ``recorded=False``
+        (``--out``, ``--resume``, ``--quiet``) are left out: run as written (with another ``--out`` where the default
+        folder holds a run), it gives the same ``model.safetensors`` bytes. The device is that of the run (``auto``
+        is resolved before training)."""
+        parts = ["zoo", "train", self.model]
+        for f in fields(self):
+            value, default = getattr(self, f.name), default_of(f.name)
+            if f.name == "model" or not f.metadata.get("recorded", True) or value == default:
+                continue
+            flag = (f.metadata.get("flag") or f"--{f.name.replace('_', '-')}").split("/")[0]
+            if isinstance(default, dict):
+                parts += [word for key, item in value.items() for word in (flag, f"{key}={_as_cli_value(item)}")]
+            elif isinstance(default, bool):
+                parts.append(flag)
+            else:
+                parts += [flag, str(value)]
         return shlex.join(parts)
+
+
+def _as_cli_value(value: Any) -> str:
+    """A ``-k``/``-d`` value as ``zoo train`` reads it back (JSON when it parses, else the text itself)."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError:
+            return value  # plain text: read back as written
+    return json.dumps(value, default=str)
 
 
 def default_of(name: str) -> Any:
@@ -179,7 +196,7 @@ def write_config(config: TrainConfig) -> None:
 
 def check_resumable(config: TrainConfig) -> None:
     """Raise unless ``config`` differs from the one that started its run only in :data:`RESUMABLE_CHANGES`."""
-    saved = _read_json(config.run_dir / CONFIG, "the run's settings")
+    saved = read_json_object(config.run_dir / CONFIG, "the run's settings")
     now = json.loads(json.dumps(asdict(config), default=str))
     changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k, default_of(k)) != now[k])  # older runs lack keys
     if changed:
@@ -277,27 +294,8 @@ def write_report(run_dir: Path, report: dict[str, Any]) -> None:
 
 
 def read_report(run_dir: str | Path) -> dict[str, Any]:
-    """A finished run's ``report.json``; an error when the folder holds no finished run."""
-    path = Path(run_dir) / REPORT
-    if not path.is_file():
-        raise ZooError(f"{run_dir} has no {REPORT}: it is not a finished training run")
-    report = _read_json(path, "a training report")
-    missing = [k for k in ("model", "dataset", "split", "command", "sha256", "metrics", "epochs_run") if k not in report]
-    if missing:
-        raise ZooError(f"{path} is not a complete training report: it lacks {missing}")
-    return report
-
-
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ZooError(f"{path} is not valid JSON ({exc}); the run folder is damaged") from None
-    except UnicodeDecodeError:
-        raise ZooError(f"{path} is not text; the run folder is damaged") from None
-    if not isinstance(data, dict):
-        raise ZooError(f"{path} is not {what} (a JSON object)")
-    return data
+    """A finished run's ``report.json`` (read by ``zoo.weights``, the one reader of reports)."""
+    return read_run_report(run_dir)
 
 
 def result_from_run_dir(run_dir: Path) -> TrainResult:
@@ -312,14 +310,3 @@ def checked_weights(run_dir: str | Path, report: dict[str, Any]) -> Path:
     if not weights.is_file() or sha256_file(weights) != report["sha256"]:
         raise ZooError(f"{weights} is missing or does not match the sha256 in {Path(run_dir) / REPORT}")
     return weights
-
-
-def manifest_metrics(report: dict[str, Any]) -> dict[str, Any]:
-    """A report's ``metrics`` block as a manifest entry stores it: the split and :data:`MANIFEST_METRICS`."""
-    return {"split": report["split"], **{k: report["metrics"].get(k) for k in MANIFEST_METRICS}}
-
-
-def manifest_training(report: dict[str, Any]) -> dict[str, Any]:
-    """A report's training record as a manifest entry stores it: the command, epochs and versions."""
-    return {"command": report["command"], "epochs_run": report["epochs_run"], "best_epoch": report.get("best_epoch"),
-            **report.get("versions", {})}

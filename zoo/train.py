@@ -37,25 +37,16 @@ from zoo import runs
 from zoo.augment import make_augment
 from zoo.api import dataset_preprocessing, get_dataset, get_model
 from zoo.builder import check_kwargs, freeze_backbone, open_weights, require_head, start_from
-from zoo.errors import DataError, ZooError
+from zoo.errors import ZooError
 from zoo.losses import check_loss, make_loss
 from zoo.evaluation import all_reduce_sum, evaluate, forward, iterate_batches, resolve_device
 from zoo.plugins import get_registry
 from zoo.runs import TrainConfig, TrainResult
-from zoo.weights import save_state_dict
+from zoo.splits import split_indices
+from zoo.state_dicts import save_state_dict
+from zoo.weights import is_file_ref, split_ref
 
-__all__ = ["TrainConfig", "TrainResult", "train", "resolve_device", "split_indices", "to_channels_last"]
-
-
-def split_indices(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A seeded ``(train, validation)`` split of ``range(n)``."""
-    if not 0 < val_fraction < 1:
-        raise ZooError(f"val_fraction must be between 0 and 1, got {val_fraction}")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    n_val = max(1, round(n * val_fraction))
-    if n - n_val < 1:
-        raise DataError(f"the training split has {n} items, too few to hold out a validation set")
-    return perm[n_val:].sort().values, perm[:n_val].sort().values
+__all__ = ["TrainConfig", "TrainResult", "train", "resolve_device", "to_channels_last"]
 
 
 def _make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -125,8 +116,8 @@ def _open_init(config: TrainConfig) -> Any:
     """The ``--init`` weights, resolved but not loaded; ``ARCH.TAG`` may name another registered model's weights."""
     registry = get_registry()
     spec = registry.model(config.model)
-    arch, _, tag = config.init.partition(".")
-    if tag and arch != spec.name and arch in registry.models:
+    arch, tag = split_ref(config.init) if not is_file_ref(config.init) else ("", None)
+    if tag is not None and arch != spec.name and arch in registry.models:
         spec = registry.model(arch)
     return open_weights(spec, config.init, progress=config.progress)
 
@@ -335,14 +326,18 @@ def _load_data(config: TrainConfig, data_spec: Any) -> _Data:
         load.update({"preprocessing": prep} if prep is not None else {})
     train_set = get_dataset(config.data, split="train", **load)
     test_set = get_dataset(config.data, split="test", **load)
-    if "val" in (data_spec.meta.get("splits") or ()) and not config.val_from_train:
+    if "val" in data_spec.splits and not config.val_from_train:
         # The dataset's own validation split (LUNA16: other scans), so nothing seen in training is validated on.
         val_set = get_dataset(config.data, split="val", **load)
         train_idx, val_idx = torch.arange(len(train_set)), torch.arange(len(val_set))
         validation = f"the {config.data} val split ({len(val_set)} samples)"
     else:
         val_set = train_set
-        train_idx, val_idx = split_indices(len(train_set), config.val_fraction, config.seed)
+        if not 0 < config.val_fraction < 1:
+            raise ZooError(f"--val-fraction must lie in (0, 1), got {config.val_fraction}")
+        held_out = split_indices(len(train_set), val_fraction=config.val_fraction, seed=config.seed,
+                                 what=f"the {config.data} train split")
+        train_idx, val_idx = torch.from_numpy(held_out.train), torch.from_numpy(held_out.val)
         validation = f"{config.val_fraction:g} of the {config.data} train split ({len(val_idx)} samples, seed {config.seed})"
     _choose_augment(config, data_spec, train_set)
     class_names = list(getattr(train_set, "class_names", None) or data_spec.class_names or []) or None
@@ -352,14 +347,14 @@ def _load_data(config: TrainConfig, data_spec: Any) -> _Data:
 
 def _choose_augment(config: TrainConfig, data_spec: Any, train_set: Any) -> None:
     """``--augment light|strong``: the preset replaces the training split's own augmentation; image data sets
-    only (those with a batch ``augment``), flips only where the data set's ``meta["flips"]`` allows them."""
+    only (those with a batch ``augment``), flips only where the data set's registration allows them (``flips``)."""
     if config.augment in ("default", "none"):
         return
     images = getattr(train_set, "images", None)
     if not hasattr(train_set, "augment") or not isinstance(images, torch.Tensor) or images.dim() != 4:
         raise ZooError(f"--augment {config.augment} is for image data sets; {data_spec.name!r} is not one "
                        "(use --augment default or none)")
-    train_set.augment = make_augment(config.augment, flips=bool(data_spec.meta.get("flips", False)), size=min(images.shape[-2:]))
+    train_set.augment = make_augment(config.augment, flips=data_spec.flips, size=min(images.shape[-2:]))
 
 
 def _check_num_classes(config: TrainConfig, data_spec: Any, class_names: list[str] | None) -> None:

@@ -1,61 +1,81 @@
-"""Weights: the manifest schema, weights URIs, sha256 pinning and safetensors loading.
+"""Weights: the typed :class:`Weights` object and everything that reads what a weights file says about itself.
 
-A weights manifest is a JSON object ``{"arch.tag": entry}``. Each entry pins the file's sha256, the
-data set it was trained on, the metrics the shared evaluator measured, and the command that trained
-it (see :class:`WeightsSpec`). The hash is checked at every load.
+One :class:`Weights` describes one set of trained tensors, wherever they come from:
 
-What ``weights=`` accepts (:func:`resolve_weights`):
+* an entry of a weights manifest (``weights/manifest.json``, a plugin's, or ``zoo unbundle``'s), a JSON
+  object ``{"arch.tag": entry}`` that pins the file's sha256, the data set, the evaluator's metrics and the
+  command that trained it (:func:`read_manifest`);
+* a ``.safetensors`` file of a run (:func:`weights_of_file`): its metadata (written by ``zoo train``) names
+  the model, builder arguments, class names and preprocessing, and the run's ``report.json`` beside it gives
+  the metrics and the command;
+* ``hf://org/repo/path/file.safetensors@revision`` (:func:`parse_hf_uri`), fetched into the Hub cache and
+  then read as a file.
 
-* a tag of the model's registered weights (``"digits"`` or ``"mnist_cnn.digits"``);
-* a local ``.safetensors`` path (no pinned hash, so only the architecture is checked);
-* ``hf://org/repo/path/file.safetensors@revision`` (parsed here, fetched by :func:`fetch_hf` through ``zoo.download``).
+This module is the only code that opens a manifest, reads safetensors metadata or reads a ``report.json``;
+:func:`resolve_weights` turns anything a caller passes as ``weights=`` into a :class:`Weights`, and
+``zoo.api.get_weights`` adds the registry's fallbacks. The sha256 is checked at every load
+(``zoo.state_dicts.load_state_dict``): a manifest's pin, an ``hf://`` URI's pin, or, for a plain file, the
+hash it had when it was resolved.
 
-Pickle checkpoints (``.pt``, ``.pth``, ``.bin``, ``.ckpt``) are refused: unpickling runs arbitrary
-code. ``allow_pickle=True`` opts in, and even then only tensors are unpickled (``weights_only``).
+Pickle checkpoints (``.pt``, ``.pth``, ``.bin``, ``.ckpt``) are refused: unpickling runs arbitrary code.
+``allow_pickle=True`` opts in, and even then only tensors are unpickled (``weights_only``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from zoo import download
-from zoo.errors import WeightsError
-from zoo.files import atomic_write_bytes, sha256_file
+from zoo.errors import WeightsError, ZooError
+from zoo.files import atomic_write_bytes, read_json_object, sha256_file
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl")
 MANIFEST_NAME = "manifest.json"
+#: The file a training run writes beside its ``model.safetensors`` (``zoo.runs``).
+REPORT_NAME = "report.json"
 #: Keys every manifest entry must have; a test checks the shipped manifest against them.
 REQUIRED_KEYS = ("arch", "tag", "file", "sha256", "num_params", "dataset", "metrics", "training")
 #: The evaluator's headline numbers a manifest entry's ``metrics`` block carries (with ``split``).
 MANIFEST_METRICS = ("accuracy", "precision", "recall", "f1", "miou", "dice")
 
 
-@dataclass(frozen=True)
-class WeightsSpec:
-    """One published set of weights for one architecture.
+def split_ref(ref: str) -> tuple[str, str | None]:
+    """``"mnist_cnn.fashion"`` -> ``("mnist_cnn", "fashion")``; ``"mnist_cnn"`` -> ``("mnist_cnn", None)``.
 
-    ``file`` is relative to ``base_dir`` (the manifest's folder); ``url``, when set, is where a missing
-    file is downloaded from into the cache. ``model_kwargs`` are the builder arguments the weights
-    need (for example ``{"n_feature": 32}``). ``metrics`` come from ``zoo.metrics.Evaluator`` on
-    ``metrics["split"]``; ``training["command"]`` reproduces the weights. ``assets`` pins the side
-    files a model needs beside its tensors (``{"tokenizer.json": sha256}`` for the LSTM's vocabulary):
-    they live in the folder ``ARCH.TAG.assets`` beside the weights and are checked at every load too.
-    ``preprocessing`` is the input the weights expect, as ``zoo.preprocess.Preprocessing.to_dict()`` writes
-    it (channels, size, resize rule, mean/std of 0..1 pixel values); ``None`` for models that take no images.
+    The one place an ``arch.tag`` name is split. Model names never hold a dot, so the first dot separates them.
+    """
+    arch, dot, tag = ref.partition(".")
+    return arch, (tag if dot else None)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """One set of trained weights for one architecture: where the tensors are and what they need.
+
+    ``arch`` is the model they were saved for (``None`` only for a foreign file that does not say);
+    ``tag`` names a registered entry (``arch.tag``), ``None`` for a file or an ``hf://`` URI (``source``
+    then says which). ``file`` is relative to ``base_dir`` (a manifest's folder, or the file's own folder);
+    ``url``, when set, is where a missing file is downloaded from into the cache. ``sha256`` is checked at
+    every load. ``model_kwargs`` are the builder arguments the weights need (``{"n_feature": 32}``);
+    ``metrics`` come from ``zoo.metrics.Evaluator`` on ``metrics["split"]``; ``training["command"]``
+    reproduces them. ``assets`` pins the side files a model needs beside its tensors
+    (``{"tokenizer.json": sha256}``): for an entry they live in ``ARCH.TAG.assets/`` beside the file, for a
+    run's file beside the file itself. ``preprocessing`` is the input the weights expect, as
+    ``zoo.preprocess.Preprocessing.to_dict()`` writes it (``None``: no image input, or not recorded).
+    ``num_params`` counts the model's parameters (``None`` when a file does not record it).
     """
 
-    arch: str
-    tag: str
+    arch: str | None
+    tag: str | None
     file: str
     sha256: str
-    num_params: int
-    dataset: str
+    num_params: int | None
+    dataset: str | None
     metrics: Mapping[str, Any]
     training: Mapping[str, Any]
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
@@ -65,10 +85,17 @@ class WeightsSpec:
     assets: Mapping[str, str] = field(default_factory=dict)
     preprocessing: Mapping[str, Any] | None = None
     base_dir: str = ""
+    #: Where these weights came from: ``"manifest"``, ``"file"`` or the ``hf://`` URI (not stored in a manifest).
+    source: str = "manifest"
+    #: Resolved from a pickle checkpoint the caller chose to trust (not stored).
+    allow_pickle: bool = False
 
     @property
     def name(self) -> str:
-        return f"{self.arch}.{self.tag}"
+        """``arch.tag`` for a registered entry, else the URI or the file's path."""
+        if self.tag is not None:
+            return f"{self.arch}.{self.tag}"
+        return self.source if self.source.startswith("hf://") else str(self.path)
 
     @property
     def path(self) -> Path:
@@ -76,19 +103,51 @@ class WeightsSpec:
 
     @property
     def assets_dir(self) -> Path:
-        return Path(self.base_dir) / f"{self.name}.assets"
+        return Path(self.base_dir) / f"{self.arch}.{self.tag}.assets" if self.tag is not None else Path(self.base_dir)
+
+    @property
+    def command(self) -> str | None:
+        """The command that trained these weights, when recorded."""
+        return self.training.get("command")
+
+    @property
+    def pinned_by(self) -> str:
+        """Who pinned :attr:`sha256`, for error messages."""
+        if self.tag is not None:
+            return "the manifest"
+        return "the URI" if self.source.startswith("hf://") else "its hash when it was resolved"
+
+    def transforms(self) -> Any:
+        """The input preprocessing these weights were trained with, as a callable
+        :class:`zoo.preprocess.Preprocessing` (a path, PIL image, array or uint8 tensor -> ``float32 [C, H, W]``)."""
+        from zoo.preprocess import Preprocessing
+
+        if self.preprocessing is None:
+            raise ZooError(f"weights {self.name} record no image preprocessing (a model that takes no images, or "
+                           "weights from before preprocessing was recorded)")
+        return Preprocessing.from_dict(self.preprocessing)
 
     def metrics_line(self) -> str:
         shown = [f"{k}={v:.4f}" for k, v in self.metrics.items() if isinstance(v, float)]
         return f"{self.metrics.get('split', '?')} split: " + (", ".join(shown) or "no metrics")
 
     def to_entry(self) -> dict[str, Any]:
-        """The JSON manifest entry (``base_dir`` is where the manifest is, so it is not stored)."""
+        """The JSON manifest entry (``base_dir``, ``source`` and ``allow_pickle`` say where it is, so are not stored)."""
+        if self.tag is None or self.arch is None:
+            raise WeightsError(f"{self.name} is not a registered entry (no arch and tag): pin it first (zoo pin)")
         entry = asdict(self)
-        entry.pop("base_dir")
+        for key in _NOT_STORED:
+            entry.pop(key)
         entry["class_names"] = list(self.class_names) if self.class_names else None
         return entry
 
+
+#: The name plugins written before the typed object used; the same class.
+WeightsSpec = Weights
+
+_NOT_STORED = ("base_dir", "source", "allow_pickle")
+#: Every key a manifest entry may have: the fields of :class:`Weights` that are stored.
+ENTRY_KEYS = frozenset(f.name for f in fields(Weights)) - set(_NOT_STORED)
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 
@@ -102,18 +161,17 @@ def check_plain_name(name: Any, what: str) -> str:
     return name
 
 
-#: Every key a manifest entry may have: the fields of :class:`WeightsSpec` that are stored (not ``base_dir``).
-ENTRY_KEYS = frozenset(f.name for f in fields(WeightsSpec)) - {"base_dir"}
+# ------------------------------------------------------------------------------------------ manifests
 
 
-def read_manifest(path: str | os.PathLike) -> dict[str, WeightsSpec]:
+def read_manifest(path: str | os.PathLike) -> dict[str, Weights]:
     """Read a weights manifest; a malformed entry is an error naming the entry and the missing keys."""
     path = Path(path)
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
         raise WeightsError(f"weights manifest {path} does not exist") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise WeightsError(f"weights manifest {path} is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise WeightsError(f"weights manifest {path} must be a JSON object {{\"arch.tag\": entry}}, got {type(raw).__name__}")
@@ -135,14 +193,23 @@ def read_manifest(path: str | os.PathLike) -> dict[str, WeightsSpec]:
         if not isinstance(entry.get("preprocessing"), (dict, type(None))):
             raise WeightsError(f"weights manifest {path}: entry {key!r}: preprocessing must be a JSON object or null")
         names = entry.get("class_names")
-        specs[key] = WeightsSpec(**{**entry, "class_names": tuple(names) if names else None, "base_dir": str(path.parent)})
+        specs[key] = Weights(**{**entry, "class_names": tuple(names) if names else None, "base_dir": str(path.parent)})
     return specs
 
 
-def write_manifest_entry(manifest_path: str | os.PathLike, spec: WeightsSpec) -> None:
+def read_manifest_entries(path: str | os.PathLike) -> dict[str, Any]:
+    """The raw JSON of the manifest at ``path`` (``{}`` when it does not exist), for a writer that adds to it."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    read_manifest(path)  # a damaged manifest is refused before anything is added to it
+    return json.loads(path.read_text())
+
+
+def write_manifest_entry(manifest_path: str | os.PathLike, spec: Weights) -> None:
     """Add or replace ``spec`` in the manifest at ``manifest_path`` (created if missing), atomically."""
     manifest_path = Path(manifest_path)
-    entries = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    entries = read_manifest_entries(manifest_path)
     if spec.default:  # one default per architecture
         for entry in entries.values():
             if entry["arch"] == spec.arch:
@@ -164,6 +231,119 @@ def shipped_manifest_path() -> Path:
         return Path(str(files("zoo.shipped_weights") / MANIFEST_NAME))
     except ModuleNotFoundError:
         return checkout
+
+
+def user_manifest_path() -> Path:
+    """Weights imported by ``zoo unbundle``: ``$ZOO_HOME/weights/manifest.json`` (read by the plugin loader)."""
+    return download.cache_dir() / MANIFEST_NAME
+
+
+def default_weights(available: Mapping[str, Weights]) -> Weights | None:
+    """The weights ``pretrained=True`` means: the one marked default, else the only one, else none."""
+    marked = [w for w in available.values() if w.default]
+    if marked:
+        return marked[0]
+    return next(iter(available.values())) if len(available) == 1 else None
+
+
+def check_assets(spec: Weights) -> Path:
+    """Check every side file ``spec`` pins (present, sha256 as pinned) and return their folder."""
+    for name, expected in spec.assets.items():
+        path = spec.assets_dir / name
+        if not path.is_file():
+            raise WeightsError(f"weights {spec.name}: {path} is missing; the model needs it beside its weights")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise WeightsError(f"weights {spec.name}: sha256 of {path} is {actual}, but the manifest pins {expected}. "
+                               "The file is corrupt or was replaced; restore it (git checkout).")
+    return spec.assets_dir
+
+
+# ---------------------------------------------------------------------------------- run reports
+
+
+def read_run_report(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """A finished run's ``report.json``; an error when the folder holds no finished run."""
+    path = Path(run_dir) / REPORT_NAME
+    if not path.is_file():
+        raise ZooError(f"{run_dir} has no {REPORT_NAME}: it is not a finished training run")
+    report = read_json_object(path, "a training report")
+    missing = [k for k in ("model", "dataset", "split", "command", "sha256", "metrics", "epochs_run") if k not in report]
+    if missing:
+        raise ZooError(f"{path} is not a complete training report: it lacks {missing}")
+    return report
+
+
+def manifest_metrics(report: Mapping[str, Any]) -> dict[str, Any]:
+    """A report's ``metrics`` block as a manifest entry stores it: the split and :data:`MANIFEST_METRICS`."""
+    return {"split": report["split"], **{k: report["metrics"].get(k) for k in MANIFEST_METRICS}}
+
+
+def manifest_training(report: Mapping[str, Any]) -> dict[str, Any]:
+    """A report's training record as a manifest entry stores it: the command, epochs and versions."""
+    return {"command": report["command"], "epochs_run": report["epochs_run"], "best_epoch": report.get("best_epoch"),
+            **report.get("versions", {})}
+
+
+# ------------------------------------------------------------------------------------ weights files
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The string metadata of a safetensors file (hubzoo writes ``arch``, ``model_kwargs`` and more as JSON)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"weights file {path} is not a readable safetensors file ({exc}); is it truncated?") from None
+
+
+def _json_field(meta: Mapping[str, str], key: str, path: Path) -> Any:
+    if key not in meta:
+        return None
+    try:
+        return json.loads(meta[key])
+    except ValueError:
+        raise WeightsError(f"the {key} metadata of {path} is not valid JSON: the file is damaged") from None
+
+
+def weights_of_file(path: str | os.PathLike, *, allow_pickle: bool = False, source: str = "file") -> Weights:
+    """The :class:`Weights` of a local file: a hubzoo ``.safetensors`` says its model, builder arguments, data
+    set, class names and preprocessing in its metadata; the run's ``report.json`` beside it (when it is the
+    run of the same model) adds the metrics, the command and what older files did not record. The sha256
+    is taken now and checked again at load time."""
+    path = Path(path).expanduser()
+    if path.suffix in PICKLE_SUFFIXES and not allow_pickle:
+        raise WeightsError(
+            f"refusing to load pickle checkpoint {path}: unpickling can run arbitrary code. Convert it to "
+            "safetensors (safetensors.torch.save_file(state_dict, 'model.safetensors')), or pass "
+            "allow_pickle=True if you trust the file."
+        )
+    if path.suffix != ".safetensors" and path.suffix not in PICKLE_SUFFIXES:
+        raise WeightsError(f"weights file {path} must be a .safetensors file")
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} does not exist")
+    meta = read_metadata(path) if path.suffix == ".safetensors" else {}
+    arch, sha256 = meta.get("arch"), sha256_file(path)
+    report_path = path.parent / REPORT_NAME
+    report = read_json_object(report_path, "a training report") if report_path.is_file() else {}
+    if arch is not None and report.get("model") != arch:
+        report = {}  # another model's run
+    arch = arch or report.get("model")
+    # The report describes the run's model.safetensors: its numbers belong to that file only (not best.safetensors).
+    measured = report if report.get("sha256") == sha256 and all(k in report for k in ("split", "metrics", "command", "epochs_run")) else {}
+    own_kwargs = _json_field(meta, "model_kwargs", path)
+    names = _json_field(meta, "class_names", path) or report.get("class_names")
+    return Weights(
+        arch=arch, tag=None, file=path.name, sha256=sha256, num_params=measured.get("num_params"),
+        dataset=meta.get("dataset") or report.get("dataset"),
+        metrics=manifest_metrics(measured) if measured else {}, training=manifest_training(measured) if measured else {},
+        model_kwargs=own_kwargs if own_kwargs is not None else report.get("model_kwargs", {}),
+        class_names=tuple(names) if names else None,
+        preprocessing=_json_field(meta, "preprocessing", path) or report.get("preprocessing"),
+        base_dir=str(path.parent), source=source, allow_pickle=allow_pickle,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- URIs
@@ -195,11 +375,6 @@ def fetch_hf(uri: HfWeightsURI, *, sha256: str | None = None, progress: bool = T
     return download.fetch_hf(uri.repo_id, uri.filename, revision=uri.revision, sha256=sha256 or uri.sha256, progress=progress)
 
 
-def user_manifest_path() -> Path:
-    """Weights imported by ``zoo unbundle``: ``$ZOO_HOME/weights/manifest.json`` (read by the plugin loader)."""
-    return download.cache_dir() / MANIFEST_NAME
-
-
 def parse_hf_uri(uri: str) -> HfWeightsURI:
     match = _HF_URI.match(uri)
     if match and not all(_HUB_NAME.fullmatch(part) for part in (match["org"], match["repo"])):
@@ -215,36 +390,24 @@ def parse_hf_uri(uri: str) -> HfWeightsURI:
     return HfWeightsURI(f"{match['org']}/{match['repo']}", match["file"], match["revision"], match["sha256"])
 
 
-@dataclass(frozen=True)
-class LocalWeights:
-    """A weights file given by path, with no pinned hash."""
-
-    path: Path
-    allow_pickle: bool = False
+def is_file_ref(ref: str) -> bool:
+    """Whether ``ref`` names a file (a path or a weights file name) rather than a tag or ``arch.tag``."""
+    return "/" in ref or os.sep in ref or ref.endswith((".safetensors",) + PICKLE_SUFFIXES)
 
 
-def default_weights(available: Mapping[str, WeightsSpec]) -> WeightsSpec | None:
-    """The weights ``pretrained=True`` means: the one marked default, else the only one, else none."""
-    marked = [w for w in available.values() if w.default]
-    if marked:
-        return marked[0]
-    return next(iter(available.values())) if len(available) == 1 else None
+# --------------------------------------------------------------------------------------- resolving
 
 
-def resolve_weights(
-    arch: str,
-    available: Mapping[str, WeightsSpec],
-    weights: Any,
-    *,
-    recipe: str | None = None,
-    allow_pickle: bool = False,
-) -> WeightsSpec | LocalWeights | HfWeightsURI:
-    """Turn what a caller passed as ``weights=`` into a registered spec, a local file or an hf:// URI.
+def resolve_weights(arch: str, available: Mapping[str, Weights], weights: Any, *, recipe: str | None = None,
+                    allow_pickle: bool = False, progress: bool = True) -> Weights:
+    """Turn what a caller passed as ``weights=`` for model ``arch`` into :class:`Weights`.
 
-    ``weights=True`` or ``"DEFAULT"`` means the model's default weights. An unknown tag is an error
-    listing the weights the model has and the command (``recipe``) that trains new ones.
+    ``weights`` may be a :class:`Weights`; ``True`` or ``"DEFAULT"`` (the model's default weights); a tag of
+    ``available`` (``"digits"`` or ``"mnist_cnn.digits"``); a local ``.safetensors`` path; or an ``hf://`` URI
+    (fetched into the Hub cache, hash checked). An unknown tag is an error listing the weights the model has
+    and the command (``recipe``) that trains new ones.
     """
-    if isinstance(weights, WeightsSpec):
+    if isinstance(weights, Weights):
         return weights
     if weights is True or weights == "DEFAULT":
         default = default_weights(available)
@@ -256,174 +419,31 @@ def resolve_weights(
     if not isinstance(weights, str) or not weights:
         raise WeightsError(f"weights must be a tag, a .safetensors path or an hf:// URI, got {weights!r}")
     if weights.startswith("hf://"):
-        return parse_hf_uri(weights)
+        uri = parse_hf_uri(weights)
+        return weights_of_file(fetch_hf(uri, progress=progress), source=weights)
     scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", weights)
     if scheme:
         raise WeightsError(f"unknown weights scheme {scheme[1]!r} in {weights!r}: use a tag, a local .safetensors path "
                            "or hf://ORG/REPO/FILE.safetensors@REVISION")
-    tag = weights[len(arch) + 1 :] if weights.startswith(arch + ".") else weights
-    if tag in available:
+    named_arch, tag = split_ref(weights)
+    if tag is not None and named_arch == arch and tag in available:
         return available[tag]
-    looks_like_path = "/" in weights or os.sep in weights or weights.endswith((".safetensors",) + PICKLE_SUFFIXES)
-    if looks_like_path:
-        path = Path(weights).expanduser()
-        if path.suffix in PICKLE_SUFFIXES and not allow_pickle:
-            raise WeightsError(
-                f"refusing to load pickle checkpoint {path}: unpickling can run arbitrary code. Convert it to "
-                "safetensors (safetensors.torch.save_file(state_dict, 'model.safetensors')), or pass "
-                "allow_pickle=True if you trust the file."
-            )
-        if path.suffix != ".safetensors" and path.suffix not in PICKLE_SUFFIXES:
-            raise WeightsError(f"weights file {path} must be a .safetensors file")
-        if not path.is_file():
-            raise WeightsError(f"weights file {path} does not exist")
-        return LocalWeights(path, allow_pickle)
+    if weights in available:
+        return available[weights]
+    if is_file_ref(weights):
+        return weights_of_file(weights, allow_pickle=allow_pickle)
     if ":" in weights:
         raise WeightsError(f"unknown weights scheme in {weights!r}: use a tag, a local path or hf://ORG/REPO/FILE@REV")
     raise _no_such_weights(arch, available, weights, recipe)
 
 
-def _no_such_weights(arch: str, available: Mapping[str, WeightsSpec], asked: str, recipe: str | None) -> WeightsError:
+def _no_such_weights(arch: str, available: Mapping[str, Weights], asked: str, recipe: str | None) -> WeightsError:
     have = ", ".join(f"{t} (trained on {w.dataset})" for t, w in available.items()) or "none"
     train = recipe or f"zoo train {arch} --data DATASET"
     return WeightsError(f"model {arch!r} has no weights {asked!r}. Available weights: {have}. Train your own with: {train}")
 
 
-# ----------------------------------------------------------------------------------------- loading
-
-
-def check_assets(spec: WeightsSpec) -> Path:
-    """Check every side file ``spec`` pins (present, sha256 as pinned) and return their folder."""
-    for name, expected in spec.assets.items():
-        path = spec.assets_dir / name
-        if not path.is_file():
-            raise WeightsError(f"weights {spec.name}: {path} is missing; the model needs it beside its weights")
-        actual = sha256_file(path)
-        if actual != expected:
-            raise WeightsError(f"weights {spec.name}: sha256 of {path} is {actual}, but the manifest pins {expected}. "
-                               "The file is corrupt or was replaced; restore it (git checkout).")
-    return spec.assets_dir
-
-
-def load_state_dict(source: WeightsSpec | LocalWeights, *, progress: bool = True) -> dict[str, Any]:
-    """Read a state dict, checking the pinned sha256 first when ``source`` is a registered spec.
-
-    A registered spec whose file is not on disk but has a ``url`` is downloaded into the cache first
-    (see :func:`zoo.download.fetch_url_to_cache`).
-    """
-    if isinstance(source, WeightsSpec):
-        path = source.path
-        if not path.is_file():
-            if not source.url:
-                raise WeightsError(f"weights {source.name}: file {path} is missing and the entry has no url")
-            if source.url.startswith("hf://"):
-                path = fetch_hf(parse_hf_uri(source.url), sha256=source.sha256, progress=progress)
-            else:
-                path = download.fetch_url_to_cache(source.url, source.sha256, progress=progress)
-        actual = sha256_file(path)
-        if actual != source.sha256:
-            raise WeightsError(
-                f"weights {source.name}: sha256 of {path} is {actual}, but the manifest pins {source.sha256}. "
-                "The file is corrupt, truncated or was replaced; restore it (git checkout, or delete it to re-download)."
-            )
-    else:
-        path = source.path
-        if not path.is_file():
-            raise WeightsError(f"weights file {path} does not exist")
-        if source.allow_pickle and path.suffix in PICKLE_SUFFIXES:
-            import torch
-
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            return state.get("state_dict", state) if isinstance(state, dict) else state
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"weights file {path} is not a readable safetensors file ({exc}); is it truncated?") from None
-
-
-def apply_state_dict(model: Any, state_dict: Mapping[str, Any], *, source: str) -> None:
-    """Load ``state_dict`` into ``model`` strictly, with an error that names what does not fit."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    wrong_shape = [
-        f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
-    ]
-    if missing or unexpected or wrong_shape:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
-        if wrong_shape:
-            parts.append(f"shape mismatch {wrong_shape[:3]}{' ...' if len(wrong_shape) > 3 else ''}")
-        raise WeightsError(
-            f"weights {source} do not fit {type(model).__name__} (weights for another architecture, or other "
-            f"model arguments?): {'; '.join(parts)}"
-        )
-    model.load_state_dict(state_dict, strict=True)
-
-
-def in_modules(name: str, modules: tuple[str, ...] | list[str]) -> bool:
-    """Whether the tensor or module ``name`` (``"fc2.weight"``) lies in one of ``modules`` (``("fc2",)``)."""
-    return any(name == m or name.startswith(m + ".") for m in modules)
-
-
-def load_matching(model: Any, state_dict: Mapping[str, Any], *, skip: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
-    """Copy into ``model`` every tensor of ``state_dict`` whose name and shape match one of the model's own,
-    except those inside the modules ``skip`` names: the start of a fine-tuning run.
-
-    Returns ``(loaded, reinitialised)``: the names copied, and the model's names left as its builder
-    initialised them (typically the head, when the number of classes differs). Tensors of ``state_dict``
-    the model lacks are ignored. No check here: callers decide what a useful match is.
-    """
-    own = model.state_dict()
-    matching = {k: v for k, v in state_dict.items()
-                if k in own and not in_modules(k, skip) and tuple(v.shape) == tuple(own[k].shape)}
-    model.load_state_dict(matching, strict=False)
-    return [k for k in own if k in matching], [k for k in own if k not in matching]
-
-
-def read_metadata(path: str | os.PathLike) -> dict[str, str]:
-    """The string metadata of a safetensors file (hubzoo writes ``arch`` and ``model_kwargs`` as JSON)."""
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or {})
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"weights file {path} is not a readable safetensors file ({exc}); is it truncated?") from None
-
-
-def save_state_dict(model_or_state: Any, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> str:
-    """Save a model's (or a state dict's) tensors as safetensors atomically; returns the file's sha256."""
-    from safetensors.torch import save
-
-    state = model_or_state.state_dict() if hasattr(model_or_state, "state_dict") else model_or_state
-    # Contiguous, de-aliased CPU copies: safetensors refuses shared storage and non-contiguous tensors.
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
-    data = canonical_safetensors(save(tensors, metadata=dict(metadata or {})))
-    atomic_write_bytes(path, data)
-    return hashlib.sha256(data).hexdigest()
-
-
-def canonical_safetensors(data: bytes) -> bytes:
-    """``data`` with its JSON header's keys sorted, so equal tensors and metadata give equal bytes.
-
-    safetensors writes ``__metadata__`` from a hash map whose order changes from process to process, so
-    the same weights would get a different sha256 in every run. The sorted header is as long as the
-    original (same compact JSON, other order), so the tensor offsets stay valid.
-    """
-    size = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8 : 8 + size])
-    if isinstance(header.get("__metadata__"), dict):
-        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-    if len(text) > size:  # never: the same keys and values in another order; keep the original then
-        return data
-    return data[:8] + text.ljust(size, b" ") + data[8 + size :]
+def with_fallbacks(weights: Weights, *, class_names: Any = None, preprocessing: Any = None) -> Weights:
+    """``weights`` with ``class_names`` and ``preprocessing`` filled in where the weights record none."""
+    names = weights.class_names or (tuple(class_names) if class_names else None)
+    return replace(weights, class_names=names, preprocessing=weights.preprocessing or preprocessing)

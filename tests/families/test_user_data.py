@@ -13,7 +13,6 @@ from PIL import Image
 
 import zoo
 from zoo.cli import main
-from zoo.datasets.common import stratified_split
 from zoo.errors import DataError
 from zoo.preprocess import Preprocessing
 
@@ -41,16 +40,13 @@ def image_folder(root: Path, counts: dict[str, int], *, size=(10, 12), mode="RGB
 # ---------------------------------------------------------------------------------------- splits
 
 
-def test_stratified_split_gives_every_class_to_every_split_and_is_seeded():
-    labels = [0] * 10 + [1] * 20 + [2] * 3
-    parts = stratified_split(labels, {"val": 0.1, "test": 0.2}, 0, class_names=["a", "b", "c"], what="x")
-    assert sorted(sum(parts.values(), [])) == list(range(33))  # disjoint and complete
-    counts = {s: torch.bincount(torch.tensor([labels[i] for i in p]), minlength=3).tolist() for s, p in parts.items()}
-    assert counts == {"train": [7, 14, 1], "val": [1, 2, 1], "test": [2, 4, 1]}
-    assert parts == stratified_split(labels, {"val": 0.1, "test": 0.2}, 0, class_names=["a", "b", "c"], what="x")
-    assert parts != stratified_split(labels, {"val": 0.1, "test": 0.2}, 1, class_names=["a", "b", "c"], what="x")
-    with pytest.raises(DataError, match=r"class 'c' of x has 2 item\(s\), too few to give the val, test split"):
-        stratified_split([0] * 10 + [2] * 2, {"val": 0.1, "test": 0.2}, 0, class_names=["a", "b", "c"], what="x")
+def test_a_class_too_small_to_split_names_the_class_and_the_folder(tmp_path):
+    # The split itself is tests/test_splits.py's; here: the user's data reaches it with the class names.
+    root = image_folder(tmp_path / "imgs", {"a": 10, "c": 2})
+    with pytest.raises(DataError, match=r"image folder .*imgs: class 'c' has 2 item\(s\), too few for 1 test \+ 1 val"):
+        zoo.get_dataset("imagefolder", root=str(root), preprocessing=GRAY_28)
+    with pytest.raises(DataError, match=r"imgs: the val split is empty \(val_fraction=0\)"):
+        zoo.get_dataset("imagefolder", split="val", root=str(root), preprocessing=GRAY_28, val_fraction=0, test_fraction=0.5)
 
 
 # ----------------------------------------------------------------------------------- imagefolder
@@ -271,6 +267,7 @@ def test_train_and_eval_mnist_cnn_on_an_image_folder(tmp_path, capsys):
     assert facts["preprocessing"]["channels"] == 1 and facts["preprocessing"]["size"] == [28, 28]
 
 
+@pytest.mark.slow
 def test_train_lstm_on_a_csv_file(tmp_path, capsys):
     path = write_csv(tmp_path / "sms.csv", spam_rows(40))
     run = tmp_path / "run"

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from zoo.cli import options
 from zoo.errors import ZooError
 from zoo.luna.commands import cmd_analyze, register_commands
 
@@ -16,7 +17,7 @@ pytest.importorskip("SimpleITK")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo")
-    register_commands(subparsers=parser.add_subparsers(dest="command"))
+    register_commands(subparsers=parser.add_subparsers(dest="command"), options=options)
     return parser
 
 
@@ -60,7 +61,7 @@ def test_zoo_luna_analyze_runs_out_of_the_box_on_a_synthetic_scan(tmp_path, smal
 
     mhd = next(small_luna.glob("subset*/*.mhd"))
     out = tmp_path / "detections.json"
-    assert main(["luna", "analyze", str(mhd), "--json", str(out), "--plot", str(tmp_path / "plots")]) == 0
+    assert main(["luna", "analyze", str(mhd), "--out", str(out), "--plot", str(tmp_path / "plots")]) == 0
     printed = capsys.readouterr().out
     assert "annotated in annotations_with_malignancy.csv" in printed and "SYNTHETIC" in printed
     report = json.loads(out.read_text())
@@ -68,3 +69,5 @@ def test_zoo_luna_analyze_runs_out_of_the_box_on_a_synthetic_scan(tmp_path, smal
     for d in report["detections"]:
         assert 0.0 <= d["nodule_probability"] <= 1.0 and 0.0 <= d["malignancy_probability"] <= 1.0 and d["diameter_mm"] > 0
     assert len(list((tmp_path / "plots").glob("*.png"))) == len(report["detections"])
+    assert main(["luna", "analyze", str(mhd), "--json"]) == 0  # --json is a flag: the same JSON, on stdout only
+    assert json.loads(capsys.readouterr().out)["detections"] == report["detections"]

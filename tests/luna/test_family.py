@@ -36,23 +36,24 @@ def test_factories_are_strings_that_resolve_into_zoo_luna():
 def test_models_registered_with_metadata():
     for name in ("luna_classifier", "luna_malignancy"):
         spec = get_registry().model(name)
-        assert spec.task == "classification" and spec.meta["input_shape"] == (1, 32, 48, 48)
-        assert {"input", "output", "recipe"} <= set(spec.meta) and "[N, 2]" in spec.meta["output"] and spec.meta["output_shape"] == (2,)
-        assert spec.source == "zoo.luna.family"
+        assert spec.task == "classification" and spec.input_shape == (1, 32, 48, 48)
+        assert spec.input and spec.recipe and "[N, 2]" in spec.output and spec.output_shape == (2,)
+        assert spec.source == "zoo.luna.family" and spec.predict_inputs == "zoo.luna.analysis:predict_scans"
     spec = get_registry().model("luna_unet")
-    assert spec.task == "segmentation" and spec.meta["data"] == "luna_seg" and spec.meta["input_shape"] == (7, 64, 64)
-    assert spec.meta["output_shape"] == (1, 64, 64)
-    assert spec.meta["class_names"] == ("background", "nodule") and spec.meta["recipe"].startswith("zoo train luna_unet --data luna_seg")
-    assert "[N, 1, H, W]" in spec.meta["output"] and "[N, 7, H, W]" in spec.meta["input"]
+    assert spec.task == "segmentation" and spec.input_shape == (7, 64, 64) and spec.dynamic_dims == {2: "height", 3: "width"}
+    assert spec.output_shape == (1, 64, 64)
+    assert spec.class_names == ("background", "nodule") and spec.recipe.startswith("zoo train luna_unet --data luna_seg")
+    assert "[N, 1, H, W]" in spec.output and "[N, 7, H, W]" in spec.input
 
 
 def test_datasets_registered_and_loadable(luna_root):
     for name, names in (("luna", ("non-nodule", "nodule")), ("luna_malignancy", ("benign", "malignant"))):
         spec = get_registry().dataset(name)
-        assert (spec.task, spec.num_classes, spec.class_names, spec.meta["extra"]) == ("classification", 2, names, "luna")
+        assert (spec.task, spec.num_classes, spec.class_names, spec.extra) == ("classification", 2, names, "luna")
+        assert spec.splits == ("train", "val", "test", "all")
     data = get_registry().dataset("luna_seg")
     assert data.task == "segmentation" and data.num_classes == 2 and "derived" in data.description
-    assert data.source == "zoo.luna.family" and data.meta["masks"] == "derived"
+    assert data.source == "zoo.luna.family" and data.extra == "luna"
     pytest.importorskip("SimpleITK")
     data = zoo.get_dataset("luna_malignancy", split="all", root=str(luna_root))
     assert data.class_names == ("benign", "malignant") and set(data.labels.tolist()) == {0, 1}

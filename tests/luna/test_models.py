@@ -18,7 +18,7 @@ from torch import nn
 import zoo
 from zoo.errors import DataError, WeightsError, ZooError
 from zoo.luna.models import LunaModel, LunaUNet, SegmentationLoss, luna_classifier, luna_malignancy, luna_unet
-from zoo.weights import save_state_dict
+from zoo.state_dicts import save_state_dict
 
 # ------------------------------------------------------------------------------------------ classifiers
 

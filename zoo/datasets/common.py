@@ -1,4 +1,4 @@
-"""What the data families share: split checks and the in-memory image dataset with its batch fast path.
+"""What the data families share: split checks, held-out splits and the in-memory image dataset with its batch fast path.
 
 Image datasets keep their images as one ``uint8`` tensor and normalise whole batches at once
 (:meth:`ImageTensorDataset.batch`), instead of converting image by image through PIL: the trainer
@@ -9,12 +9,14 @@ anything that expects a plain ``Dataset``.
 from __future__ import annotations
 
 import operator
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
+import numpy as np
 import torch
 
 from zoo.errors import DataError
 from zoo.preprocess import Preprocessing
+from zoo.splits import split_indices
 
 
 def check_split(split: str, allowed: Sequence[str], dataset: str) -> None:
@@ -35,44 +37,18 @@ def check_index(index: int, length: int) -> int:
     return position % length
 
 
-def stratified_split(labels: Sequence[int], fractions: dict[str, float], seed: int, *,
-                     class_names: Sequence[str], what: str) -> dict[str, list[int]]:
-    """Positions of ``labels`` for each held-out split of ``fractions`` (``{"val": 0.1, "test": 0.2}``) and
-    ``"train"`` (the rest), each in the original order.
-
-    Stratified: every class gives ``round(n_c * fraction)`` items to each held-out split, at least one, and
-    keeps at least one for training, so every split holds every class; a class too small for that is a
-    :class:`DataError` naming it (``what`` says where the items came from). The classes are shuffled one
-    after the other with one generator seeded with ``seed``, so the split depends on nothing else.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    labels_t = torch.as_tensor(list(labels), dtype=torch.int64)
-    chosen: dict[str, list[int]] = {name: [] for name in ("train", *fractions)}
-    for c, name in enumerate(class_names):
-        members = torch.nonzero(labels_t == c).flatten()
-        n = len(members)
-        members = members[torch.randperm(n, generator=generator)].tolist()
-        for split, fraction in fractions.items():
-            take = max(1, round(n * fraction)) if members else 0
-            chosen[split] += members[:take]
-            members = members[take:]
-        if n and not members:
-            raise DataError(f"class {name!r} of {what} has {n} item(s), too few to give the {', '.join(fractions)} "
-                            f"split(s) one each and keep one for training: add items of that class")
-        chosen["train"] += members
-    return {split: sorted(positions) for split, positions in chosen.items()}
-
-
-def check_fractions(dataset: str, **fractions: float) -> dict[str, float]:
-    """``{"val": val_fraction, ...}`` after checking that each lies in (0, 1) and that together they leave a share
-    for training; a :class:`DataError` naming the ``-d`` option otherwise."""
-    for name, value in fractions.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-            raise DataError(f"dataset {dataset!r}: {name}={value!r} must lie between 0 and 1 (exclusive)")
-    if sum(fractions.values()) >= 1:
-        listed = " + ".join(f"{k}={v:g}" for k, v in fractions.items())
-        raise DataError(f"dataset {dataset!r}: {listed} leaves nothing for training; their sum must be below 1")
-    return {name.removesuffix("_fraction"): float(value) for name, value in fractions.items()}
+def held_out_positions(labels: Sequence[str], split: str, present: Collection[str], *, val_fraction: float,
+                       test_fraction: float, split_seed: int, what: str) -> np.ndarray:
+    """Positions of ``split`` among the items with ``labels`` (the data's ``all`` or ``train`` part): the parts
+    the data does not have itself (not in ``present``) are held out by :func:`zoo.splits.split_indices`,
+    seeded with ``split_seed`` and stratified by label. A ``split`` left empty (its fraction 0) is a
+    :class:`DataError` naming ``what``, as is every bad fraction or too small a class."""
+    positions = split_indices(len(labels), val_fraction=0.0 if "val" in present else val_fraction,
+                              test_fraction=0.0 if "test" in present else test_fraction, seed=split_seed,
+                              labels=labels, what=what)[split]
+    if len(positions) == 0:
+        raise DataError(f"{what}: the {split} split is empty ({split}_fraction=0); give it a positive fraction")
+    return positions
 
 
 class ImageTensorDataset(torch.utils.data.Dataset):

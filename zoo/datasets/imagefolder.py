@@ -29,10 +29,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import torch
 
-from zoo.datasets.common import ImageTensorDataset, check_fractions, check_split, stratified_split
+from zoo.datasets.common import ImageTensorDataset, check_split, held_out_positions
 from zoo.errors import DataError
 from zoo.preprocess import IMAGE_SUFFIXES, Preprocessing
 from zoo.progress import progress
+from zoo.splits import check_fractions
 
 __all__ = ["imagefolder", "find_images"]
 
@@ -49,7 +50,7 @@ def imagefolder(split: str = "train", root: str | None = None, download: bool = 
     ``dataset.files`` the image paths in item order (``dataset.preprocessing``: what was applied).
     ``download`` is accepted for a uniform signature and ignored: the images are the user's own."""
     check_split(split, SPLITS, "imagefolder")
-    fractions = check_fractions("imagefolder", val_fraction=val_fraction, test_fraction=test_fraction)
+    check_fractions(val_fraction=val_fraction, test_fraction=test_fraction, what="dataset 'imagefolder'")
     tables = find_images(root)
     class_names = sorted({name for table in tables.values() for name in table})
     if len(class_names) < 2:
@@ -63,9 +64,8 @@ def imagefolder(split: str = "train", root: str | None = None, download: bool = 
     else:  # the splits the folder lacks are held out from ROOT (or ROOT/train)
         base = "all" if "all" in tables else "train"
         pool = [(path, index[name]) for name, paths in tables[base].items() for path in paths]
-        held_out = {name: fraction for name, fraction in fractions.items() if name not in tables}
-        positions = stratified_split([label for _, label in pool], held_out, split_seed, class_names=class_names,
-                                     what=f"image folder {root}")[split]
+        positions = held_out_positions([class_names[label] for _, label in pool], split, tables, val_fraction=val_fraction,
+                                       test_fraction=test_fraction, split_seed=split_seed, what=f"image folder {root}")
         files = [pool[i] for i in positions]
     if preprocessing is not None:
         prep = Preprocessing.from_dict(preprocessing)

@@ -36,6 +36,7 @@ from zoo.datasets.common import ImageTensorDataset, check_split
 from zoo.errors import DataError
 from zoo.families.mnist import DIGIT_NAMES, FASHION_MEAN, FASHION_NAMES, FASHION_STD, MNIST_MEAN, MNIST_STD
 from zoo.files import data_root as default_data_root
+from zoo.splits import split_indices
 
 __all__ = ["mnist", "fashion_mnist", "digits", "read_idx", "random_flip", "digits_split", "MNIST_MEAN", "MNIST_STD",
            "DIGIT_NAMES", "FASHION_MEAN", "FASHION_STD", "FASHION_NAMES", "FASHION_SYSTEM_DIR"]
@@ -50,15 +51,11 @@ DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED = 0.2, 0
 
 
 def digits_split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The fixed stratified ``(train, test)`` indices of the digits (sorted)."""
-    rng = np.random.default_rng(DIGITS_SPLIT_SEED)
-    test = []
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        test.extend(rng.permutation(members)[: round(len(members) * DIGITS_TEST_FRACTION)])
-    test_mask = np.zeros(len(labels), dtype=bool)
-    test_mask[test] = True
-    return np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
+    """The fixed stratified ``(train, test)`` indices of the digits (sorted), by :func:`zoo.splits.split_indices`
+    (the same 359 test images as the per-class shuffle that chose them for the shipped weights' metrics)."""
+    split = split_indices(len(labels), test_fraction=DIGITS_TEST_FRACTION, seed=DIGITS_SPLIT_SEED, labels=labels,
+                          what="the digits")
+    return split.train, split.test
 
 
 def _permute(images: torch.Tensor, seed: int | None) -> torch.Tensor:

@@ -24,10 +24,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo.datasets.common import check_fractions, check_split, stratified_split
+from zoo.datasets.common import check_split, held_out_positions
 from zoo.datasets.text import TextDataset
 from zoo.errors import DataError
 from zoo.families.text import decode_utf8
+from zoo.splits import check_fractions
 
 __all__ = ["text_csv", "SUFFIXES"]
 
@@ -43,7 +44,7 @@ def text_csv(split: str = "train", root: str | None = None, download: bool = Fal
     are the user's own. Rows with an empty text or label, a file without the named columns, fewer than two
     classes, or a class too small to split are a :class:`DataError` naming the file (and the line)."""
     check_split(split, SPLITS, "text_csv")
-    fractions = check_fractions("text_csv", val_fraction=val_fraction, test_fraction=test_fraction)
+    check_fractions(val_fraction=val_fraction, test_fraction=test_fraction, what="dataset 'text_csv'")
     files = _split_files(_root(root))
     tables = {name: _read_table(path, text_column, label_column) for name, path in files.items()}
     class_names = _class_names([label for _, labels in tables.values() for label in labels])
@@ -56,9 +57,8 @@ def text_csv(split: str = "train", root: str | None = None, download: bool = Fal
         return TextDataset(texts, [index[label] for label in labels], class_names=class_names)
     base = "all" if "all" in tables else "train"  # the splits the folder lacks are held out from this file
     texts, labels = tables[base]
-    held_out = {name: fraction for name, fraction in fractions.items() if name not in tables}
-    positions = stratified_split([index[label] for label in labels], held_out, split_seed, class_names=class_names,
-                                 what=str(files[base]))[split]
+    positions = held_out_positions(labels, split, tables, val_fraction=val_fraction, test_fraction=test_fraction,
+                                   split_seed=split_seed, what=str(files[base]))
     return TextDataset([texts[i] for i in positions], [index[labels[i]] for i in positions], class_names=class_names)
 
 

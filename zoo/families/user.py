@@ -14,17 +14,17 @@ from zoo.hookspecs import hookimpl
 
 __all__ = ["register_datasets"]
 
-_SPLITS = {"splits": ("train", "val", "test")}
+_SPLITS = ("train", "val", "test")
 
 
 @hookimpl
 def register_datasets(register):
     register("imagefolder", "zoo.datasets.imagefolder:imagefolder", task="classification", num_classes=None,
-             meta={**_SPLITS, "input": "uint8 images as the model's preprocessing makes them, normalised",
-                   "flips": True},  # --augment light/strong mirror your images
+             splits=_SPLITS, input="uint8 images as the model's preprocessing makes them, normalised",
+             flips=True,  # --augment light/strong mirror your images
              description="your images: ROOT/{train,val,test}/<class>/<image> or ROOT/<class>/<image> (split seeded, "
                          "stratified); classes are the folder names")
     register("text_csv", "zoo.datasets.text_csv:text_csv", task="text-classification", num_classes=None,
-             meta={**_SPLITS, "input": "str (one text)"},
+             splits=_SPLITS, input="str (one text)",
              description="your texts: a .csv/.tsv/.jsonl file with text and label columns (split seeded, stratified), "
                          "or a folder with train/val/test files")

@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import DataError, ZooError
+from zoo.files import to_json, write_json
 from zoo.hookspecs import hookimpl
 
 __all__ = ["register_commands", "cmd_cache", "cmd_synth", "cmd_analyze", "cmd_validate"]
 
 
 @hookimpl
-def register_commands(subparsers: Any) -> None:
-    """``zoo cache``, ``zoo data`` and ``zoo luna`` (nothing else adds to ``cache`` and ``data``)."""
+def register_commands(subparsers: Any, options: Any) -> None:
+    """``zoo cache``, ``zoo data`` and ``zoo luna`` (nothing else adds to ``cache`` and ``data``); ``options`` are
+    the CLI's shared option helpers (``zoo/cli/options.py``: ``add_device``, ``add_json``)."""
     from zoo.luna.family import DEFAULT_SYNTHETIC
 
     p = subparsers.add_parser("cache", help="prepare or clear a dataset's preprocessing cache",
@@ -47,10 +49,10 @@ def register_commands(subparsers: Any) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(run=cmd_synth)
 
-    _add_luna_commands(subparsers)
+    _add_luna_commands(subparsers, options)
 
 
-def _add_luna_commands(subparsers: Any) -> None:
+def _add_luna_commands(subparsers: Any, options: Any) -> None:
     """``zoo luna analyze SCAN.mhd`` and ``zoo luna validate``."""
     p = subparsers.add_parser("luna", help="end-to-end LUNA16 nodule analysis (segment, classify, malignancy)",
                               description="End-to-end LUNA16 nodule analysis with luna_unet, luna_classifier and luna_malignancy.")
@@ -58,10 +60,11 @@ def _add_luna_commands(subparsers: Any) -> None:
 
     a = sub.add_parser("analyze", help="find and classify the nodules of one scan",
                        description="Segment SCAN.mhd slice by slice, group the voxels into candidates, classify each "
-                                   "(nodule probability, malignancy probability); print a table, write JSON.")
+                                   "(nodule probability, malignancy probability); print a table, or JSON.")
     a.add_argument("scan", help="a MetaImage header, ROOT/subsetK/UID.mhd (its .raw beside it)")
-    _weights_options(a)
-    a.add_argument("--json", dest="json_out", help="write the detections as JSON here (default: print only)")
+    _weights_options(a, options)
+    options.add_json(a, help="print the detections as JSON on stdout instead of the table")
+    a.add_argument("--out", metavar="FILE", help="also write the detections as JSON into FILE")
     a.add_argument("--plot", help="folder for one PNG per detection (three slices through its centre)")
     a.add_argument("--allow-synthetic-weights", action="store_true",
                    help="run the shipped weights (trained on synthetic scans) on a scan that is not synthetic")
@@ -73,18 +76,19 @@ def _add_luna_commands(subparsers: Any) -> None:
     v.add_argument("--root", help="LUNA16 folder (default: the synthetic set)")
     v.add_argument("--split", default="test", choices=("test", "val", "train", "all"), help="scans to use (default test)")
     v.add_argument("--fold", type=int, help="use the official subsets as folds: test = subsetK (as the luna dataset's fold=K)")
-    _weights_options(v)
-    v.add_argument("--out", help="folder for report.json and froc.png (default: print only)")
+    _weights_options(v, options)
+    options.add_json(v, help="print the report as JSON on stdout instead of the summary")
+    v.add_argument("--out", metavar="DIR", help="folder for report.json and froc.png (default: print only)")
     v.set_defaults(run=cmd_validate)
 
 
-def _weights_options(q: argparse.ArgumentParser) -> None:
+def _weights_options(q: argparse.ArgumentParser, options: Any) -> None:
     q.add_argument("--seg-weights", help="luna_unet weights: tag, .safetensors or hf:// (default: the shipped synthetic ones)")
     q.add_argument("--cls-weights", help="luna_classifier weights (default: the shipped synthetic ones)")
     q.add_argument("--mal-weights", help="luna_malignancy weights (default: the shipped synthetic ones)")
     q.add_argument("--seg-threshold", type=float, default=0.5, help="segmentation probability threshold (default 0.5)")
     q.add_argument("--threshold", type=float, default=0.5, help="nodule probability that counts as a nodule (default 0.5)")
-    q.add_argument("--device", default="cpu")
+    options.add_device(q)
 
 
 # ------------------------------------------------------------------------------------------- handlers
@@ -125,10 +129,11 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _pipeline(args: argparse.Namespace) -> Any:
+    from zoo.evaluation import resolve_device
     from zoo.luna.analysis import NodulePipeline
 
     return NodulePipeline.from_weights(seg_weights=args.seg_weights, cls_weights=args.cls_weights, mal_weights=args.mal_weights,
-                                       seg_threshold=args.seg_threshold, device=args.device)
+                                       seg_threshold=args.seg_threshold, device=resolve_device(args.device))
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -148,6 +153,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             "`zoo train luna_classifier --data luna --root ROOT`, `zoo train luna_malignancy --data luna_malignancy --root ROOT`), "
             "or --allow-synthetic-weights to run the synthetic ones anyway")
     result = _pipeline(args).analyze_scan(scan, progress=True)
+    if args.out:
+        write_json(args.out, result.to_json())
+    plots = _plot_detections(result, Path(args.plot)) if args.plot else []
+    if args.json:
+        print(to_json(result.to_json()))
+        return 0
     print(result.table(args.threshold))
     for note in result.notes:
         print(f"note: {note}")
@@ -155,30 +166,28 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print(line)
     if is_synthetic_scan(scan):
         print("(a SYNTHETIC scan: these numbers say nothing about real CT)")
-    if args.json_out:
-        from zoo.files import write_json
-
-        write_json(args.json_out, result.to_json())
-        print(f"json: {args.json_out}")
-    if args.plot:
-        _plot_detections(result, Path(args.plot))
+    if args.out:
+        print(f"json: {args.out}")
+    for line in plots:
+        print(line)
     return 0
 
 
-def _plot_detections(result: Any, folder: Path) -> None:
-    """One PNG per detection: three slices through its centre (only of a scan analysed as read)."""
+def _plot_detections(result: Any, folder: Path) -> list[str]:
+    """One PNG per detection: three slices through its centre (only of a scan analysed as read); the lines to print."""
     from zoo.plots import plot_detection
 
     if result.volume is None:
-        print("plots: skipped (the scan was resampled; the plots show the scan as analysed only)")
-        return
+        return ["plots: skipped (the scan was resampled; the plots show the scan as analysed only)"]
+    lines = []
     for k, d in enumerate(result.detections):
         path = plot_detection(result.volume, result.mask, d.center_irc, folder / f"{result.series_uid}-{k:02d}.png",
                               spacing_irc=result.spacing_irc,
                               title=f"detection {k}: nodule p {d.nodule_probability:.2f}, malignant p "
                                     f"{d.malignancy_probability:.2f}, ~{d.diameter_mm:.1f} mm")
         if path:
-            print(f"plot: {path}")
+            lines.append(f"plot: {path}")
+    return lines
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -187,23 +196,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     report = validate(_pipeline(args), root=args.root, split=args.split, fold=args.fold, nodule_threshold=args.threshold)
     data = "SYNTHETIC scans (numbers say nothing about real CT)" if report["synthetic"] else report["root"]
-    print(f"{report['scans']} {report['split']} scans, {report['nodules']} nodules; {data}")
-    print(f"at nodule probability >= {report['nodule_threshold']}: recall {report['recall']:.3f}, "
-          f"{report['false_positives_per_scan']:.2f} false positives per scan")
-    print(f"recall at 4 false positives per scan {report['recall_at_4_fp_per_scan']:.3f}; CPM {report['cpm']:.3f} "
-          f"(sensitivity at " + ", ".join(f"{r}: {s:.2f}" for r, s in report["sensitivity_at_fp_rates"].items()) + " FP/scan)")
-    if report["malignancy"]:
-        from zoo.metrics import format_report
-
-        print("benign/malignant, nodules found:\n" + format_report(report["malignancy"]))
-    print(f"{report['seconds_per_scan']:.1f} s per scan")
     if args.out:
-        from zoo.files import write_json
         from zoo.plots import plot_froc
 
         out = Path(args.out)
         write_json(out / "report.json", report)
         points = {float(r): s for r, s in report["sensitivity_at_fp_rates"].items()}
         title = f"FROC, {report['split']} split, {report['scans']} scans, {report['nodules']} nodules; CPM {report['cpm']:.3f}\n{data}"
-        print(f"report: {out / 'report.json'}\nplot: {plot_froc(report['froc']['fps_per_scan'], report['froc']['sensitivity'], out / 'froc.png', points=points, title=title)}")
+        froc = plot_froc(report["froc"]["fps_per_scan"], report["froc"]["sensitivity"], out / "froc.png", points=points, title=title)
+    if args.json:
+        print(to_json(report))
+        return 0
+    print(f"{report['scans']} {report['split']} scans, {report['nodules']} nodules; {data}")
+    print(f"at nodule probability >= {report['nodule_threshold']}: recall {report['recall']:.3f}, "
+          f"{report['false_positives_per_scan']:.2f} false positives per scan")
+    print(f"recall at 4 false positives per scan {report['recall_at_4_fp_per_scan']:.3f}; CPM {report['cpm']:.3f} "
+          f"(sensitivity at " + ", ".join(f"{r}: {s:.2f}" for r, s in report["sensitivity_at_fp_rates"].items()) + " FP/scan)")
+    if report["malignancy"]:
+        from zoo.reports import format_report
+
+        print("benign/malignant, nodules found:\n" + format_report(report["malignancy"]))
+    print(f"{report['seconds_per_scan']:.1f} s per scan")
+    if args.out:
+        print(f"report: {out / 'report.json'}\nplot: {froc}")
     return 0

@@ -42,38 +42,37 @@ def register_models(register):
     register("luna_classifier", "zoo.luna.models:luna_classifier", task="classification", weights=manifest,
              tags=("luna", "ct", "3d", "book"),
              description="The book's LUNA16 nodule classifier: input batch norm, 4 blocks of 2 conv3d + max-pool (8-64 ch), linear head.",
-             meta={"input": _CROP_INPUT, "output": "logits [N, 2] (non-nodule, nodule)", "input_shape": INPUT_SHAPE, "output_shape": (2,),
-                   **_SCAN_INPUTS, "class_names": CLASS_NAMES, "data": "luna", "head": "head",
-                   "recipe": "zoo train luna_classifier --data luna --root ROOT -d balance_ratio=1 --epochs 10"})
+             input=_CROP_INPUT, output="logits [N, 2] (non-nodule, nodule)", input_shape=INPUT_SHAPE, output_shape=(2,),
+             **_SCAN_INPUTS, class_names=CLASS_NAMES, head="head",
+             recipe="zoo train luna_classifier --data luna --root ROOT -d balance_ratio=1 --epochs 10")
     register("luna_malignancy", "zoo.luna.models:luna_malignancy", task="classification", weights=manifest,
              tags=("luna", "ct", "3d", "book"),
              description="The LUNA16 backbone with a benign/malignant head, initialised from a nodule classifier (--init ...).",
-             meta={"init_only_kwargs": ("init_from",), "input": _CROP_INPUT, "output": "logits [N, 2] (benign, malignant)",
-                   "input_shape": INPUT_SHAPE, "output_shape": (2,), "class_names": MALIGNANCY_NAMES, "data": "luna_malignancy",
-                   **_SCAN_INPUTS, "head": "head",
-                   "recipe": "zoo train luna_malignancy --data luna_malignancy --root ROOT "
-                             "--init runs/luna_classifier-luna/model.safetensors -k finetune=block4 -d balance_ratio=1"})
+             init_only_kwargs=("init_from",), input=_CROP_INPUT, output="logits [N, 2] (benign, malignant)",
+             input_shape=INPUT_SHAPE, output_shape=(2,), class_names=MALIGNANCY_NAMES, **_SCAN_INPUTS, head="head",
+             recipe="zoo train luna_malignancy --data luna_malignancy --root ROOT "
+                    "--init runs/luna_classifier-luna/model.safetensors -k finetune=block4 -d balance_ratio=1")
     register("luna_unet", "zoo.luna.models:luna_unet", task="segmentation", weights=manifest,
              tags=("luna", "ct", "2d", "unet", "book"),
              description="The book's LUNA16 nodule segmentation U-Net: input batch norm over 7 slices, depth 3 (16-64 ch), 1 logit per pixel.",
-             meta={"input": "float32 [N, 7, H, W]: a CT slice and 3 neighbours on each side (index order), in Hounsfield units "
-                            "clipped to [-1000, 1000]; any H, W (training crops are 64x64, evaluation uses whole slices)",
-                   "output": "logits [N, 1, H, W] of the nodule class (sigmoid >= 0.5: nodule)",
-                   "input_shape": SEGMENTATION_INPUT_SHAPE, "output_shape": (1, *SEGMENTATION_INPUT_SHAPE[1:]), "class_names": SEG_CLASS_NAMES,
-                   **_SCAN_INPUTS, "data": "luna_seg", "head": "head", "dynamic_dims": {2: "height", 3: "width"},
-                   "recipe": "zoo train luna_unet --data luna_seg --root ROOT --epochs 24 --batch-size 32 --schedule cosine "
-                             "--patience 0 --amp --channels-last -k loss=bce_dice"})
+             input="float32 [N, 7, H, W]: a CT slice and 3 neighbours on each side (index order), in Hounsfield units "
+                   "clipped to [-1000, 1000]; any H, W (training crops are 64x64, evaluation uses whole slices)",
+             output="logits [N, 1, H, W] of the nodule class (sigmoid >= 0.5: nodule)",
+             input_shape=SEGMENTATION_INPUT_SHAPE, output_shape=(1, *SEGMENTATION_INPUT_SHAPE[1:]), class_names=SEG_CLASS_NAMES,
+             **_SCAN_INPUTS, head="head", dynamic_dims={2: "height", 3: "width"},
+             recipe="zoo train luna_unet --data luna_seg --root ROOT --epochs 24 --batch-size 32 --schedule cosine "
+                    "--patience 0 --amp --channels-last -k loss=bce_dice")
 
 
 @hookimpl
 def register_datasets(register):
-    meta = {"extra": "luna", "splits": SPLITS, "synthetic_default": True}
-    register("luna", "zoo.luna.datasets:luna", task="classification", num_classes=2, class_names=CLASS_NAMES, meta=meta,
+    common = {"extra": "luna", "splits": SPLITS}
+    register("luna", "zoo.luna.datasets:luna", task="classification", num_classes=2, class_names=CLASS_NAMES, **common,
              description="LUNA16 nodule candidates, 32x48x48 CT crops, nodule vs non-nodule (root=None: synthetic set)")
     register("luna_malignancy", "zoo.luna.datasets:luna_malignancy", task="classification", num_classes=2,
-             class_names=MALIGNANCY_NAMES, meta=meta,
+             class_names=MALIGNANCY_NAMES, **common,
              description="LUNA16 nodules, 32x48x48 CT crops, benign vs malignant (root=None: synthetic set)")
     register("luna_seg", "zoo.luna.segmentation:luna_seg", task="segmentation", num_classes=2, class_names=SEG_CLASS_NAMES,
-             meta={**meta, "masks": "derived"},
+             **common,
              description="LUNA16 nodule segmentation, 7-slice stacks: 64x64 crops (train) or whole slices, "
                          "masks derived by box growth at -700 HU, not hand-drawn (root=None: synthetic set)")

@@ -15,7 +15,7 @@ backbone, re-initialise the head, and train only the head (``finetune="head"``, 
 
 ``--init`` is hubzoo's general mechanism (``zoo.builder.start_from``): another model's weights are used
 when they hold the whole backbone, and never give their head. ``init_from`` is its older spelling for this
-one model, a thin alias over the same :func:`zoo.weights.load_matching`, kept because the shipped
+one model, a thin alias over the same :func:`zoo.state_dicts.load_matching`, kept because the shipped
 ``luna_malignancy.synthetic`` weights record a command that uses it. Frozen layers stay in eval mode
 during training, so the input batch norm keeps the nodule classifier's statistics.
 
@@ -40,7 +40,7 @@ from torch import nn
 from zoo.errors import WeightsError
 from zoo.luna.family import CROP_SIZE, INPUT_SHAPE, SEGMENTATION_INPUT_SHAPE
 from zoo.models.common import check_input_shape
-from zoo.weights import load_matching
+from zoo.state_dicts import load_matching
 
 __all__ = [
     "LunaBlock", "LunaModel", "luna_classifier", "luna_malignancy", "FINETUNE_DEPTHS", "INPUT_SHAPE",

@@ -35,6 +35,7 @@ from zoo.luna import family
 from zoo.luna.family import SPLITS
 from zoo.luna.geometry import CtGeometry, read_geometry
 from zoo.luna.synthetic import SYNTHETIC_MARKER, synthesize
+from zoo.splits import split_indices
 
 __all__ = ["LUNA16_SITE", "find_series", "split_series", "default_synthetic_root", "resolve_root", "ScanSplit",
            "open_split", "locate"]
@@ -81,9 +82,10 @@ def split_series(
 ) -> list[str]:
     """The sorted series uids of ``split`` (``train``/``val``/``test``/``all``); no uid is in two splits.
 
-    Without ``fold``: a seeded shuffle of all uids, the first ``test_fraction`` for test, the next
-    ``val_fraction`` for validation (each at least one scan when its fraction is positive). With
-    ``fold=K``: test is subset K, val is the next subset present (cyclically), train is the rest.
+    Without ``fold``: :func:`zoo.splits.split_indices` over the sorted uids, one unit per scan (a seeded
+    shuffle, the first ``test_fraction`` for test, the next ``val_fraction`` for validation, each at least
+    one scan when its fraction is positive, 0 for none). With ``fold=K``: test is subset K, val is the next
+    subset present (cyclically), train is the rest.
     """
     check_split(split, SPLITS, "luna")
     uids = sorted(series)
@@ -98,16 +100,11 @@ def split_series(
         val_subset = subsets[(subsets.index(fold) + 1) % len(subsets)]
         which = {"test": {fold}, "val": {val_subset}, "train": set(subsets) - {fold, val_subset}}[split]
         return [u for u in uids if series[u][1] in which]
-    for name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0 <= frac < 1:
-            raise DataError(f"{name} must be in [0, 1), got {frac}")
-    order = [uids[i] for i in np.random.default_rng(seed).permutation(len(uids))]
-    n_test = max(1, round(len(uids) * test_fraction)) if test_fraction > 0 else 0
-    n_val = max(1, round(len(uids) * val_fraction)) if val_fraction > 0 else 0
-    if len(uids) - n_test - n_val < 1:
-        raise DataError(f"{len(uids)} scans are too few for a test split of {n_test} and a validation split of {n_val}")
-    part = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}[split]
-    return sorted(part)
+    # The shipped LUNA16 weights were measured on this split's test scans: split_indices keeps exactly the
+    # scans the former shuffle here chose (tests/test_splits.py pins the synthetic set's test scans).
+    part = split_indices(len(uids), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+                         what="the LUNA16 split by scan (an item is a scan)")[split]
+    return [uids[i] for i in part]
 
 
 # ---------------------------------------------------------------------------------------------- root

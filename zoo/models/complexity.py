@@ -44,7 +44,7 @@ def count_macs(model: nn.Module, input_shape: Sequence[int], *, dtype: torch.dty
     """Multiply-adds of one forward pass of a single sample.
 
     ``input_shape`` is one sample's shape without the batch dimension (``(3, 32, 32)``, as in the models'
-    ``meta["input_shape"]``); a zero batch ``[1, *input_shape]`` of ``dtype`` (``torch.long`` for token ids)
+    declared ``input_shape``); a zero batch ``[1, *input_shape]`` of ``dtype`` (``torch.long`` for token ids)
     is run through ``model`` in eval mode without gradients, on the device of its parameters. The model's
     training mode is restored afterwards. A layer called twice is counted twice.
     """

@@ -18,9 +18,11 @@ def register_models(register):
         task="classification",
         description="ResNet-18 (torchvision) with a 3x3 stride-1 stem and no max-pool, for 32x32 images.",
         tags=("resnet", "cifar10", "example-plugin"),
-        meta={"input": "float32 [N, in_channels, H, W], H and W at least 8 (made for 32x32)",
-              "output": "logits [N, num_classes]", "input_shape": (3, 32, 32),
-              "recipe": "zoo train resnet18_cifar --data cifar10 --optimizer sgd --lr 0.1 --schedule cosine --epochs 200"},
+        input="float32 [N, in_channels, H, W], H and W at least 8 (made for 32x32)",
+        output="logits [N, num_classes]",
+        input_shape=(3, 32, 32),
+        head="fc",
+        recipe="zoo train resnet18_cifar --data cifar10 --optimizer sgd --lr 0.1 --schedule cosine --epochs 200",
     )
 
 

@@ -1,0 +1,44 @@
+"""``zoo predict``: label the user's own images, texts or scans (``zoo.predict.predict_inputs``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from zoo.cli.options import EXIT_OK, EXIT_USER_ERROR, add_batch_size, add_device, add_json, add_model_kwargs, add_weights, warn
+
+
+def add_commands(sub: Any) -> None:
+    """``predict``; its inputs may come before or after the options (``zoo predict NAME --weights W A.png B.png``)."""
+    p = sub.add_parser("predict", help="label your own images, texts or scans", description="Predict with a classifier: "
+                       "image files and folders (PNG, JPEG, BMP) for vision models, texts for text models, .mhd scans for "
+                       "the LUNA16 models. Labels come from the weights' class names; inputs are converted with the "
+                       "weights' preprocessing. An input that cannot be read is named on stderr, the others are still "
+                       "predicted, and the exit status is 2.")
+    p.add_argument("name", help="registered model name (or arch.tag)")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders, texts, or .mhd scans")
+    add_weights(p, default="the model's default weights")
+    p.add_argument("--file", metavar="F", help="read more inputs from F, one per line (UTF-8 text)")
+    p.add_argument("--top-k", type=int, metavar="K", help="also list the K most probable labels")
+    add_batch_size(p, default=None, help="inputs per forward pass (default 256 images, 32 texts, 16 CT crops)")
+    add_device(p)
+    add_json(p, help="print a JSON list, one object per input: input, label, probability (of that label), top_k when asked")
+    add_model_kwargs(p)
+    p.set_defaults(run=cmd_predict)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """A table (or ``--json``) of labels; each unreadable input is one line on stderr, exit status 2."""
+    from zoo.predict import format_records, predict_inputs
+
+    records = predict_inputs(args.name, args.inputs, weights=args.weights, file=args.file, top_k=args.top_k,
+                             batch_size=args.batch_size, device=args.device, model_kwargs=dict(args.model_kwargs))
+    for note in dict.fromkeys(f"{r['input']}: {r['note']}" for r in records if r.get("note")):
+        warn(note)
+    print(json.dumps(records, indent=2) if args.json else format_records(records))
+    errors = [r["error"] for r in records if r.get("error")]
+    for error in errors:
+        print(f"zoo: error: {error}", file=sys.stderr)
+    return EXIT_USER_ERROR if errors else EXIT_OK

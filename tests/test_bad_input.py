@@ -178,12 +178,42 @@ def test_a_second_train_into_a_folder_in_use_is_refused(capsys, tmp_path):
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".lock"]
 
 
-def test_the_lock_of_a_killed_run_does_not_block(tmp_path):
-    """The lock is an flock: the kernel drops it with the process. A leftover lock file blocks nothing."""
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / ".lock").write_text("")
-    with runs.run_lock(tmp_path / "run"):
-        pass
+@pytest.mark.slow
+def test_the_lock_of_a_killed_run_does_not_block(capsys, tmp_path):
+    """The lock is an flock: the kernel drops it with the process. A `zoo train` killed with SIGKILL (no
+    cleanup runs) while it holds its folder leaves its lock file behind, and that file blocks nothing."""
+    import fcntl
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    child = subprocess.Popen([sys.executable, "-m", "zoo", *TRAIN, "--out", str(run), "--epochs", "100000"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (run / runs.CHECKPOINT).exists():  # its first epoch is done: it is training, the folder held
+            assert child.poll() is None, f"zoo train ended early: {child.stderr.read()}"
+            assert time.monotonic() < deadline, "zoo train wrote no checkpoint in 300 s"
+            time.sleep(0.05)
+        with open(run / runs.LOCK, "a+b") as handle, pytest.raises(BlockingIOError):
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the child holds the lock...
+        code, _, err = run_cli(capsys, *TRAIN, "--out", run, "--resume")
+        assert_one_error_line(code, err, "is in use by another `zoo train`")  # ...so a second run is refused
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        child.stderr.close()
+    assert (run / runs.LOCK).exists() and not (run / "model.safetensors").exists()  # killed mid-run, nothing cleaned up
+    done = len((run / "metrics.jsonl").read_text().splitlines())
+    code, _, err = run_cli(capsys, *TRAIN, "--out", run, "--resume", "--epochs", done + 1)
+    assert code == 0, err
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["epoch"] == done + 1
+    assert (run / "model.safetensors").is_file() and (run / "report.json").is_file()
 
 
 EVAL = ["eval", "mnist_cnn", "--data", "digits", "--weights", "digits"]

@@ -22,7 +22,7 @@ LAYERS = {
     "zoo.metrics": 1, "zoo.reports": 1, "zoo.confusion": 1, "zoo.curves": 1, "zoo.inference": 1, "zoo.plots": 1, "zoo.evaluation": 1, "zoo.preprocess": 1,
     "zoo.augment": 1, "zoo.losses": 1, "zoo.splits": 1,
     "zoo.download": 2,
-    "zoo.weights": 3, "zoo.state_dicts": 3,
+    "zoo.weights": 3, "zoo.state_dicts": 3, "zoo.bases": 3,
     "zoo.families": 4, "zoo.luna.family": 4,
     "zoo.models": 5, "zoo.datasets": 5, "zoo.luna": 5,
     "zoo.runs": 6,

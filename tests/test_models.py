@@ -1,14 +1,14 @@
-"""Every model hubzoo registers, checked the same way (as timm's ``test_models.py``), and the model-cost
-helpers of ``zoo/models/complexity.py``.
+"""Every model hubzoo registers, checked the same way (as timm's ``test_models.py``); each model's own module is
+tested in tests/models/ (tests/luna/test_models.py for LUNA16's).
 
 The contract a built-in model's registration keeps:
 
 * the builder is keyword-only: ``def name(*, ...)``;
-* ``meta["input"]`` and ``meta["output"]`` say in prose what goes in and comes out;
-* ``meta["input_shape"]`` is one sample's input shape without the batch dimension; a model whose input
+* ``input`` and ``output`` say in prose what goes in and comes out;
+* ``input_shape`` is one sample's input shape without the batch dimension; a model whose input
   is not one float tensor (token ids, strings) has ``model.example_input(batch_size)`` instead, the
-  keyword arguments of a valid forward pass, and says so in ``meta["example_input"]``;
-* ``meta["output_shape"]`` is one sample's output shape, without the batch dimension, for that input
+  keyword arguments of a valid forward pass, and says so in ``example_input``;
+* ``output_shape`` is one sample's output shape, without the batch dimension, for that input
   and the builder's defaults: ``(10,)`` for ten logits, ``(1, 64, 64)`` for a one-channel mask of a 64x64 input.
 
 Models are built untrained (no weights); those that need a pretrained folder get a small local one.
@@ -24,10 +24,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import pytest
 import torch
-from torch import nn
 
 from zoo.api import get_model
-from zoo.models.complexity import count_macs, count_params
 from zoo.plugins import build_registry, get_registry
 
 # The models of the built-in families. Installed third-party plugins are not held to this contract, and
@@ -73,21 +71,3 @@ def test_forward_pass_gives_the_declared_output_shape(name, request):
     assert tuple(output.shape) == (2, *spec.output_shape)
     assert torch.isfinite(output).all()
 
-
-# -- zoo/models/complexity.py: parameters and multiply-adds ------------------------------------------
-
-
-def test_count_macs_of_a_linear_and_of_grouped_convolutions():
-    assert count_macs(nn.Linear(20, 30), (20,)) == 30 * 20
-    assert count_macs(nn.Linear(20, 30), (5, 20)) == 5 * 30 * 20  # a sequence of 5 vectors
-    # out 16 x 10 x 10 values, each from in/groups = 2 channels x 3 x 3
-    assert count_macs(nn.Conv2d(8, 16, 3, padding=1, groups=4), (8, 10, 10)) == 16 * 100 * 2 * 9
-    assert count_macs(nn.Conv2d(8, 16, 3, padding=1), (8, 10, 10)) == 16 * 100 * 8 * 9
-    assert count_macs(nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8), (8, 10, 10)) == 8 * 25 * 9  # depthwise
-    assert count_macs(nn.Conv1d(4, 6, 5), (4, 20)) == 6 * 16 * 4 * 5
-    assert count_macs(nn.ConvTranspose2d(4, 6, 2, stride=2), (4, 5, 5)) == 4 * 25 * 6 * 4
-    assert count_macs(nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 3)), (7,), dtype=torch.long) == 7 * 3 * 4
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).train()
-    count_macs(model, (3, 8, 8))
-    assert model.training and not model[0]._forward_hooks  # mode restored, hooks removed
-    assert count_params(model) == 3 * 4 * 9 + 4 + 2 * 4

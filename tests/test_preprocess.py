@@ -4,6 +4,7 @@ the preprocessing travels in the manifest, the safetensors metadata and the run 
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -197,20 +198,47 @@ def test_from_dict_names_the_bad_field(change, message):
         Preprocessing.from_dict({k: v for k, v in MNIST.to_dict().items() if k != "std"})
 
 
-def test_shipped_manifest_entries_carry_their_data_sets_preprocessing():
+#: Each image data set's preprocessing, written out here rather than read from the code or the manifest.
+DATA_SET_PREPROCESSING = {
+    "digits": MNIST,  # the digits are normalised as MNIST is, so that MNIST models take them
+    "mnist": MNIST,
+    "fashion_mnist": Preprocessing(channels=1, size=(28, 28), mean=(0.2860,), std=(0.3530,)),
+}
+SHIPPED = read_manifest(shipped_manifest_path())
+
+
+@functools.cache
+def _test_split(name: str):
+    """The data set's test split, read once; skips the test when the data is not on this machine."""
+    try:
+        return zoo.get_dataset(name, split="test")
+    except ZooError:  # Fashion-MNIST without its Debian package
+        pytest.skip(f"{name} is not on this machine (Fashion-MNIST: apt-get install dataset-fashion-mnist), "
+                    "so the data set's own preprocessing was not compared")
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_manifest_entries_carry_their_data_sets_preprocessing(name):
+    """The manifest's preprocessing is the values written above, and (where the data is here) what the data set
+    itself gives: the tensors a model was trained on."""
     from zoo.plugins import get_registry
 
-    for name, spec in read_manifest(shipped_manifest_path()).items():
-        if get_registry().model(spec.arch).task != "classification" or spec.arch.startswith("luna_"):
-            assert spec.preprocessing is None, name  # texts (the tokenizer is the preprocessing), CT scans
-            continue
-        try:
-            data = zoo.get_dataset(spec.dataset, split="test")
-        except ZooError:  # a data set not on this machine (Fashion-MNIST without its Debian package)
-            data = None
-        prep = Preprocessing.from_dict(spec.preprocessing)
-        assert data is None or prep == data.preprocessing, name
-        assert zoo.get_preprocess(name) == prep, name
+    spec = SHIPPED[name]
+    if get_registry().model(spec.arch).task != "classification" or spec.arch.startswith("luna_"):
+        assert spec.preprocessing is None  # texts (the tokenizer is the preprocessing), CT scans
+        return
+    prep = Preprocessing.from_dict(spec.preprocessing)
+    assert prep == DATA_SET_PREPROCESSING[spec.dataset]
+    assert zoo.get_preprocess(name) == prep
+    assert _test_split(spec.dataset).preprocessing == prep
+
+
+def test_fashion_mnist_mean_and_std_are_its_pixel_statistics():
+    """The constants are Fashion-MNIST's train-set figures; its test split's pixels are within 0.002 of them."""
+    pixels = _test_split("fashion_mnist").images.to(torch.float32) / 255
+    expected = DATA_SET_PREPROCESSING["fashion_mnist"]
+    assert float(pixels.mean()) == pytest.approx(expected.mean[0], abs=2e-3)
+    assert float(pixels.std()) == pytest.approx(expected.std[0], abs=2e-3)
 
 
 def test_a_manifest_entry_with_bad_preprocessing_is_refused(tmp_path):

@@ -14,7 +14,7 @@ from zoo import runs
 from zoo.cli import build_parser, main
 from zoo.errors import ZooError
 from zoo.runs import TrainConfig
-from zoo.weights import MANIFEST_METRICS
+from zoo.weights import MANIFEST_METRICS, manifest_metrics, manifest_training
 
 
 def test_command_names_only_what_differs_from_the_defaults():
@@ -123,10 +123,10 @@ def test_report_to_manifest_metrics_and_training(tmp_path):
               "versions": {"hubzoo": "0.1.0", "torch": "2"}, "metrics": {"accuracy": 0.5, "f1": 0.25, "loss": 1.0}}
     runs.write_report(tmp_path, report)
     read = runs.read_report(tmp_path)
-    metrics = runs.manifest_metrics(read)
+    metrics = manifest_metrics(read)
     assert metrics["split"] == "test" and metrics["accuracy"] == 0.5 and set(metrics) == {"split", *MANIFEST_METRICS}
     assert metrics["miou"] is None  # not measured for this task: said, not invented
-    assert runs.manifest_training(read) == {"command": "zoo train x --data y", "epochs_run": 3, "best_epoch": 2,
+    assert manifest_training(read) == {"command": "zoo train x --data y", "epochs_run": 3, "best_epoch": 2,
                                             "hubzoo": "0.1.0", "torch": "2"}
     (tmp_path / "report.json").write_text("{not json")
     with pytest.raises(ZooError, match="not valid JSON"):

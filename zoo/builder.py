@@ -19,6 +19,7 @@ from typing import Any
 
 from zoo.errors import WeightsError, ZooError
 from zoo.registry import ModelSpec
+from zoo.bases import apply_difference, locate_base
 from zoo.state_dicts import apply_state_dict, in_modules, load_matching, load_state_dict
 from zoo.weights import Weights, check_assets, resolve_weights
 
@@ -113,7 +114,9 @@ def build_model(
     changed = {k: v for k, v in kwargs.items() if opened.model_kwargs.get(k, _UNSET) != v}  # unrecorded: the default
     model = _call_factory(spec, {**opened.model_kwargs, **kwargs})
     state = opened.state_dict(progress=progress)
-    if not changed:
+    if not changed and opened.weights.base is not None:
+        apply_difference(model, state, source=opened.label)
+    elif not changed:
         apply_state_dict(model, state, source=opened.label)
     else:
         _load_with_new_head(spec, model, state, opened, changed)
@@ -161,7 +164,10 @@ def open_weights(spec: ModelSpec, weights: Any, *, progress: bool = True, allow_
     # Builder arguments that only initialise parameters before training (luna_malignancy's init_from: a
     # file on the trainer's machine) are overwritten by the weights, so loading weights never needs them.
     init_only = spec.init_only_kwargs if resolved.arch in (None, spec.name) else ()
-    return OpenedWeights(resolved, {k: v for k, v in resolved.model_kwargs.items() if k not in init_only})
+    model_kwargs = {k: v for k, v in resolved.model_kwargs.items() if k not in init_only}
+    if resolved.base is not None:  # the file holds the difference to a pinned base: build from the base first
+        model_kwargs[resolved.base["argument"]] = str(locate_base(resolved.base, for_weights=resolved.name))
+    return OpenedWeights(resolved, model_kwargs)
 
 
 def head_of(spec: ModelSpec) -> tuple[str, ...]:

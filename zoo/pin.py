@@ -12,16 +12,20 @@ import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from zoo import runs
 from zoo.api import get_model, get_weights
 from zoo.errors import ZooError
 from zoo.files import current_umask, sha256_file
 from zoo.plugins import get_registry
+from zoo.bases import describe_base, difference
+from zoo.state_dicts import save_state_dict
 from zoo.weights import Weights, read_manifest_entries, write_manifest_entry
 
 
-def pin_run(run_dir: str | Path, *, tag: str, manifest: str | Path, default: bool = False) -> Weights:
+def pin_run(run_dir: str | Path, *, tag: str, manifest: str | Path, default: bool = False,
+            difference: str | None = None) -> Weights:
     """Pin a finished run's weights in the manifest ``manifest`` as ``ARCH.TAG`` and return the entry.
 
     Copies ``model.safetensors`` beside the manifest as ``ARCH.TAG.safetensors`` and writes the entry:
@@ -30,6 +34,11 @@ def pin_run(run_dir: str | Path, *, tag: str, manifest: str | Path, default: boo
     the data set's and the model's registration, as everywhere). A model
     with side files (``save_assets``: the LSTM's ``tokenizer.json``) gets them in ``ARCH.TAG.assets/``,
     each pinned by its sha256 in the entry.
+
+    ``difference`` names a builder argument that holds a pretrained checkpoint folder of an installed package
+    (``checkpoint`` for the transformers): the entry then stores only the tensors that differ from the model
+    that folder builds, and pins the folder's files by sha256 (``zoo.bases``); the round trip (base + difference
+    == the run's weights, tensor for tensor) is checked before anything is written.
     """
     if not isinstance(tag, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", tag):
         raise ZooError(f"--tag {tag!r} is not a plain tag: use letters, digits, '_' and '-' (it names a file)")
@@ -47,10 +56,36 @@ def pin_run(run_dir: str | Path, *, tag: str, manifest: str | Path, default: boo
     spec = replace(found, tag=tag, file=f"{name}.safetensors", num_params=sum(p.numel() for p in model.parameters()),
                    model_kwargs={k: v for k, v in found.model_kwargs.items() if k not in init_only},
                    default=default, assets=assets, base_dir=str(manifest.parent), source="manifest")
-    tmp = spec.path.with_name(f".{spec.path.name}.tmp")
-    shutil.copyfile(found.path, tmp)
-    tmp.replace(spec.path)
+    if difference is None:
+        tmp = spec.path.with_name(f".{spec.path.name}.tmp")
+        shutil.copyfile(found.path, tmp)
+        tmp.replace(spec.path)
+    else:
+        spec = _pin_difference(spec, found, model, difference)
     write_manifest_entry(manifest, spec)
+    return spec
+
+
+def _pin_difference(spec: Weights, found: Weights, model: Any, argument: str) -> Weights:
+    """Write ``spec.path`` as the tensors of ``model`` that differ from the model its base builds; the entry with
+    ``base`` set and its ``argument`` dropped from the builder arguments (the base's folder takes its place)."""
+    import torch
+
+    if argument not in found.model_kwargs:
+        raise ZooError(f"--difference {argument}: the run was not built with -k {argument}=FOLDER (its builder "
+                       f"arguments: {', '.join(found.model_kwargs) or 'none'})")
+    base = describe_base(argument, found.model_kwargs[argument])
+    torch.manual_seed(0)
+    built = get_model(found.arch, **found.model_kwargs).state_dict()  # the base's tensors, a fresh head
+    changed = difference(model.state_dict(), built)
+    spec = replace(spec, model_kwargs={k: v for k, v in spec.model_kwargs.items() if k != argument}, base=base)
+    spec = replace(spec, sha256=save_state_dict(changed, spec.path, metadata=spec.file_metadata()))
+    rebuilt = get_model(found.arch, weights=spec).state_dict()
+    wrong = [k for k, v in model.state_dict().items() if not torch.equal(rebuilt[k], v)]
+    if wrong:
+        spec.path.unlink()
+        raise ZooError(f"--difference {argument}: the base plus the difference does not give the run's weights back "
+                       f"({len(wrong)} tensors differ, e.g. {wrong[:3]}); nothing pinned")
     return spec
 
 
@@ -59,7 +94,7 @@ def _pin_assets(model, folder: Path, name: str) -> dict[str, str]:
     staged = Path(tempfile.mkdtemp(prefix=f".{name}.assets.", dir=folder))
     staged.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; a published folder is not
     model.save_assets(staged)
-    assets = {f.name: sha256_file(f) for f in sorted(staged.iterdir())}
+    assets = {f.relative_to(staged).as_posix(): sha256_file(f) for f in sorted(staged.rglob("*")) if f.is_file()}
     target = folder / f"{name}.assets"
     if target.exists():
         shutil.rmtree(target)

@@ -51,7 +51,7 @@ def progress(iterable: Iterable[Any] | None = None, *, total: int | None = None,
 class LogProgress:
     """Plain progress lines on stderr. Once the bar has run :attr:`long_after_s` seconds, it writes
     ``DESC: P% (N/TOTAL UNIT) [postfix]`` when ``N`` crosses each further 10% of ``total`` (up to 90%). At
-    ``close()``, a bar that wrote such lines or was made with ``leave=True`` writes
+    ``close()``, a bar that ran that long or was made with ``leave=True`` writes
     ``DESC: N/TOTAL UNIT in T (R UNIT/s) [postfix]`` (``DESC: N UNIT in ...`` without a ``total``); a short
     ``leave=False`` bar writes nothing, as tqdm's vanishes from a terminal, and so does one that counted nothing."""
 
@@ -62,7 +62,7 @@ class LogProgress:
                  unit: str = "it", disable: bool = False, leave: bool = False) -> None:
         self.iterable, self.total, self.desc, self.unit, self.disable = iterable, total, desc, unit, disable
         self.leave = leave
-        self._reported = False  # whether a 10% line was written (then the closing line always follows)
+        self._reported = False  # whether a 10% line was written (then the closing line follows)
         self.n = 0
         self.postfix = ""
         self._step = 0  # tenths of ``total`` already passed (reported or not)
@@ -89,9 +89,11 @@ class LogProgress:
         if self._closed:
             return
         self._closed = True
-        if self.disable or not self.n or not (self.leave or self._reported):
+        if self.disable or not self.n:
             return
         seconds = _now() - self._start
+        if not (self.leave or self._reported or seconds >= self.long_after_s):  # short and transient: nothing to keep
+            return
         count = f"{self.n}/{self.total}" if self.total else f"{self.n}"
         rate = f" ({_rate(self.n / seconds)} {self.unit}/s)" if seconds > 0 else ""
         self._write(f"{count} {self.unit} in {_duration(seconds)}{rate}")

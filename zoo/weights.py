@@ -84,6 +84,9 @@ class Weights:
     default: bool = False
     assets: Mapping[str, str] = field(default_factory=dict)
     preprocessing: Mapping[str, Any] | None = None
+    #: Set when the file holds only the tensors that differ from a pinned base (a pretrained checkpoint folder
+    #: named by the sha256 of its files, see ``zoo.bases``): ``{"argument", "location", "distribution", "files"}``.
+    base: Mapping[str, Any] | None = None
     base_dir: str = ""
     #: Where these weights came from: ``"manifest"``, ``"file"`` or the ``hf://`` URI (not stored in a manifest).
     source: str = "manifest"
@@ -130,6 +133,13 @@ class Weights:
     def metrics_line(self) -> str:
         shown = [f"{k}={v:.4f}" for k, v in self.metrics.items() if isinstance(v, float)]
         return f"{self.metrics.get('split', '?')} split: " + (", ".join(shown) or "no metrics")
+
+    def file_metadata(self) -> dict[str, str]:
+        """The string metadata hubzoo writes into a weights file so that it says what these weights say
+        (read back by :func:`weights_of_file`)."""
+        fields_ = {"arch": self.arch, "dataset": self.dataset, "model_kwargs": dict(self.model_kwargs),
+                   "preprocessing": self.preprocessing, "class_names": list(self.class_names or []) or None, "base": self.base}
+        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in fields_.items() if v is not None}
 
     def to_entry(self) -> dict[str, Any]:
         """The JSON manifest entry (``base_dir``, ``source`` and ``allow_pickle`` say where it is, so are not stored)."""
@@ -188,10 +198,15 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Weights]:
         if key != f"{entry['arch']}.{entry['tag']}":
             raise WeightsError(f"weights manifest {path}: entry {key!r} must be named arch.tag")
         for what, name in [("arch", entry["arch"]), ("tag", entry["tag"]), ("file", entry["file"]),
-                           *(("assets", a) for a in entry.get("assets") or {})]:
+                           *(("assets", part) for a in entry.get("assets") or {} for part in str(a).split("/"))]:
             check_plain_name(name, f"weights manifest {path}: entry {key!r}: {what}")
         if not isinstance(entry.get("preprocessing"), (dict, type(None))):
             raise WeightsError(f"weights manifest {path}: entry {key!r}: preprocessing must be a JSON object or null")
+        base = entry.get("base")
+        if base is not None and (not isinstance(base, dict) or set(base) != {"argument", "location", "distribution", "files"}
+                                 or not isinstance(base["files"], dict) or not base["files"]):
+            raise WeightsError(f"weights manifest {path}: entry {key!r}: base must be an object with argument, location, "
+                               "distribution and files {name: sha256}")
         names = entry.get("class_names")
         specs[key] = Weights(**{**entry, "class_names": tuple(names) if names else None, "base_dir": str(path.parent)})
     return specs
@@ -342,7 +357,7 @@ def weights_of_file(path: str | os.PathLike, *, allow_pickle: bool = False, sour
         model_kwargs=own_kwargs if own_kwargs is not None else report.get("model_kwargs", {}),
         class_names=tuple(names) if names else None,
         preprocessing=_json_field(meta, "preprocessing", path) or report.get("preprocessing"),
-        base_dir=str(path.parent), source=source, allow_pickle=allow_pickle,
+        base=_json_field(meta, "base", path), base_dir=str(path.parent), source=source, allow_pickle=allow_pickle,
     )
 
 

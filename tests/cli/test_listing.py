@@ -54,6 +54,28 @@ def test_info_shows_shapes_weights_and_parameters(cli):
     assert "digits [default]: trained on digits; test split: accuracy=0.98" in out
 
 
+def test_info_names_the_default_weights_figures_beside_the_builder_default(cli):
+    code, out, _ = cli("info", "mnist_cnn")
+    assert code == 0 and "Builder default: Parameters: 6,422;" in out and "mean [0.1307]" in out
+    assert "Default weights mnist_cnn.digits (n_feature=32): Parameters: 52,624;" in out
+
+
+def test_info_of_arch_dot_tag_describes_those_weights(cli):
+    code, out, _ = cli("info", "mnist_cnn.fashion")
+    assert code == 0 and "Weights mnist_cnn.fashion (n_feature=48): Parameters: 97,856;" in out
+    assert "mean [0.286], std [0.353]" in out and "classes (10): T-shirt/top, Trouser" in out
+    assert "trained with: zoo train mnist_cnn --data fashion_mnist" in out and "accuracy=0.9196" in out
+    code, out, _ = cli("info", "mnist_cnn.fashion", "--json")
+    described = json.loads(out)
+    assert described["weights"]["parameters"] == 97_856 and described["builder_default"]["parameters"] == 6_422
+    assert described["weights"]["preprocessing"]["mean"] == [0.286] and described["weights"]["metrics"]["split"] == "test"
+
+
+def test_info_of_an_unknown_tag_is_one_line(cli):
+    code, _, err = cli("info", "mnist_cnn.nope")
+    assert code == 2 and "model 'mnist_cnn' has no weights 'nope'" in err and len(err.strip().splitlines()) == 1
+
+
 def test_plugins_json(cli):
     code, out, _ = cli("plugins", "--json")
     plugins = {p["name"]: p for p in json.loads(out)}

@@ -15,6 +15,8 @@ from zoo.datasets import text as text_data
 from zoo.datasets.text import REVIEWS_PATH, TextDataset
 from zoo.errors import DataError
 
+from .conftest import assert_indexes_like_a_list
+
 
 def test_reviews_corpus_is_balanced_with_a_fixed_split():
     rows = [json.loads(line) for line in REVIEWS_PATH.read_text(encoding="utf-8").splitlines()]
@@ -75,3 +77,9 @@ def test_imdb_errors_name_what_is_wrong(tmp_path):
     with pytest.raises(DataError, match=r"9_1\.txt is not valid UTF-8 \(byte 0xe8"):
         zoo.get_dataset("imdb", split="test", root=str(tmp_path))
 
+
+def test_text_dataset_items_batches_and_iteration():
+    ds = TextDataset(["bad", "good", "fine"], [0, 1, 1])
+    assert_indexes_like_a_list(ds)
+    assert list(ds) == [("bad", 0), ("good", 1), ("fine", 1)]
+    assert ds.batch(torch.tensor([-1]))[0] == ["fine"]

@@ -33,9 +33,14 @@ def add_commands(sub: Any) -> None:
         add_json(p, help="machine-readable output: every field, nothing cut")
         p.set_defaults(run=run)
 
-    p = sub.add_parser("info", help="describe a model", description="Describe a model: shapes, weights, parameters, recipe.")
-    p.add_argument("name")
+    p = sub.add_parser("info", help="describe a model or one set of its weights",
+                       description="Describe a model: shapes, weights, parameters, multiply-adds, preprocessing, recipe. "
+                                   "NAME shows the builder default beside the model's default weights; NAME.TAG (or a "
+                                   "run's .safetensors, or hf://...) describes those weights: their parameters, "
+                                   "preprocessing, classes, metrics and the command that trained them.")
+    p.add_argument("name", help="a model (mnist_cnn), ARCH.TAG (mnist_cnn.fashion), a .safetensors path or hf://...")
     add_model_kwargs(p)
+    add_json(p, help="print the description as JSON")
     p.set_defaults(run=cmd_info)
 
     p = sub.add_parser("plugins", help="list plugins and their errors", description="List loaded plugins, what each registered, and load errors.")
@@ -77,20 +82,80 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from zoo.api import get_model
+    """``zoo info NAME``: the model, its builder default and its default weights side by side;
+    ``zoo info NAME.TAG`` (or a run's ``.safetensors``, or ``hf://...``): those weights."""
+    from zoo.api import get_model, get_weights
+    from zoo.weights import is_file_ref, split_ref
+
+    registry, kwargs = get_registry(), dict(args.model_kwargs)
+    names_weights = is_file_ref(args.name) or args.name.startswith("hf://") or split_ref(args.name)[1] is not None
+    weights = get_weights(args.name) if names_weights else None
+    spec = registry.model(weights.arch if weights is not None else args.name)
+    if weights is None and spec.default_weights is not None:
+        weights = get_weights(spec.name)
+    built = get_model(spec.name, **kwargs)  # the builder default (with -k)
+    described = {"model": spec.name, "builder_default": _figures(spec, built, kwargs, spec.preprocessing),
+                 "weights": None}
+    if weights is not None:
+        model = get_model(weights, **kwargs)
+        described["weights"] = {**_figures(spec, model, {**weights.model_kwargs, **kwargs}, weights.preprocessing),
+                                "name": weights.name, "default": weights.default, "dataset": weights.dataset,
+                                "class_names": list(weights.class_names or []) or None, "metrics": dict(weights.metrics),
+                                "command": weights.command, "sha256": weights.sha256}
+    if args.json:
+        print(json.dumps(described, indent=2))
+        return EXIT_OK
+    print(f"{spec.name}\n{'=' * len(spec.name)}\n{spec.summary()}")
+    default = described["builder_default"]
+    print(f"Builder default{_kwargs_text(kwargs)}: {_figures_text(default)}")
+    if weights is not None:
+        print(_weights_text(described["weights"], chosen=names_weights))
+    if spec.recipe:
+        print(f"Recipe: {spec.recipe}")
+    return EXIT_OK
+
+
+def _figures(spec: Any, model: Any, kwargs: dict[str, Any], preprocessing: Any) -> dict[str, Any]:
+    """Parameters, multiply-adds (for a declared ``input_shape``) and preprocessing of one built model."""
     from zoo.models.complexity import count_macs, count_params
 
-    spec = get_registry().model(args.name)
-    model = get_model(args.name, **dict(args.model_kwargs))
-    print(f"{spec.name}\n{'=' * len(spec.name)}\n{spec.summary()}\nParameters: {count_params(model):,}")
-    input_shape = spec.meta.get("input_shape")
-    if input_shape:
-        in_channels = dict(args.model_kwargs).get("in_channels")
-        shape = (in_channels, *input_shape[1:]) if in_channels else tuple(input_shape)
-        print(f"Multiply-adds: {count_macs(model, shape):,} per {list(shape)} input (conv and linear layers)")
-    if spec.meta.get("recipe"):
-        print(f"Recipe: {spec.meta['recipe']}")
-    return EXIT_OK
+    figures: dict[str, Any] = {"model_kwargs": kwargs, "parameters": count_params(model), "multiply_adds": None,
+                               "input_shape": None, "preprocessing": dict(preprocessing) if preprocessing else None}
+    if spec.input_shape:
+        channels = kwargs.get("in_channels")
+        shape = (channels, *spec.input_shape[1:]) if channels else tuple(spec.input_shape)
+        figures.update(multiply_adds=count_macs(model, shape), input_shape=list(shape))
+    return figures
+
+
+def _kwargs_text(kwargs: dict[str, Any]) -> str:
+    return f" ({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})" if kwargs else ""
+
+
+def _figures_text(figures: dict[str, Any]) -> str:
+    text = f"Parameters: {figures['parameters']:,}"
+    if figures["multiply_adds"] is not None:
+        text += f"; Multiply-adds: {figures['multiply_adds']:,} per {figures['input_shape']} input (conv and linear layers)"
+    prep = figures["preprocessing"]
+    if prep:
+        text += (f"; preprocessing: {prep['channels']} channel(s), {prep['size'][0]}x{prep['size'][1]} "
+                 f"({prep.get('resize', 'bilinear')}), mean {prep['mean']}, std {prep['std']}")
+    return text
+
+
+def _weights_text(weights: dict[str, Any], *, chosen: bool) -> str:
+    """The lines ``zoo info`` prints for one set of weights."""
+    role = "Weights" if chosen else "Default weights"
+    lines = [f"{role} {weights['name']}{_kwargs_text(weights['model_kwargs'])}: {_figures_text(weights)}"]
+    metrics = ", ".join(f"{k}={v:.4f}" for k, v in weights["metrics"].items() if isinstance(v, float))
+    lines.append(f"  trained on {weights['dataset'] or '?'}" + (f"; {weights['metrics'].get('split', '?')} split: {metrics}" if metrics else ""))
+    if weights["class_names"]:
+        names = weights["class_names"]
+        lines.append(f"  classes ({len(names)}): {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}")
+    if weights["command"]:
+        lines.append(f"  trained with: {weights['command']}")
+    lines.append(f"  sha256: {weights['sha256']}")
+    return "\n".join(lines)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:

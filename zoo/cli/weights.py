@@ -21,6 +21,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--tag", required=True, help="weights tag, named for the data they were trained on (e.g. digits)")
     p.add_argument("--manifest", default="weights/manifest.json", help="default weights/manifest.json")
     p.add_argument("--default", action="store_true", help="make these the model's default (pretrained=True) weights")
+    p.add_argument("--difference", metavar="ARGUMENT", help="store only the tensors that differ from the pretrained "
+                   "checkpoint the run was built from with -k ARGUMENT=FOLDER (an installed package's folder, pinned by "
+                   "the sha256 of its files), e.g. --difference checkpoint for a fine-tuned transformer")
     p.set_defaults(run=cmd_pin)
 
     p = sub.add_parser("export", help="export a model to ONNX or torch.export (pt2), parity checked",
@@ -104,7 +107,7 @@ def _add_hub_commands(sub: Any) -> None:
 def cmd_pin(args: argparse.Namespace) -> int:
     from zoo.pin import pin_run
 
-    spec = pin_run(args.run_dir, tag=args.tag, manifest=args.manifest, default=args.default)
+    spec = pin_run(args.run_dir, tag=args.tag, manifest=args.manifest, default=args.default, difference=args.difference)
     print(f"pinned {spec.name}: {spec.path} sha256={spec.sha256}\nmanifest: {args.manifest}")
     return EXIT_OK
 

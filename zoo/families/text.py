@@ -15,10 +15,12 @@ from zoo.errors import DataError
 from zoo.hookspecs import hookimpl
 from zoo.weights import shipped_manifest_path
 
-__all__ = ["SENTIMENT_NAMES", "check_texts", "decode_utf8", "register_models", "register_datasets"]
+__all__ = ["SENTIMENT_NAMES", "SNIPPET_NAMES", "check_texts", "decode_utf8", "register_models", "register_datasets"]
 
 #: Label 0 and label 1 of the sentiment data sets and of the two-class text models.
 SENTIMENT_NAMES = ("neg", "pos")
+#: Label 0 and label 1 of ``sentiment_snippets`` (the sign of the VADER study's mean human rating).
+SNIPPET_NAMES = ("negative", "positive")
 
 
 def decode_utf8(text: bytes, where: str) -> str:
@@ -115,3 +117,9 @@ def register_datasets(register):
     register("reviews", "zoo.datasets.text:reviews", task="text-classification", num_classes=2, class_names=SENTIMENT_NAMES,
              **_DATASET_FIELDS,
              description="600 short hand-written movie reviews shipped with hubzoo (450 train / 150 test, balanced; offline)")
+    register("sentiment_snippets", "zoo.datasets.snippets:sentiment_snippets", task="text-classification", num_classes=2,
+             class_names=SNIPPET_NAMES, splits=("train", "val", "test"), input="str (one snippet)",
+             description="human-rated sentences of the VADER study (Hutto & Gilbert 2014), -d domain=movies|amazon|nyt|tweets "
+                         "(movies: 10,605, Pang & Lee's sentences); label = sign of the mean rating, zero-rated left out; "
+                         "split seeded and stratified (val 10%, test 20%, seed 0); from the vaderSentiment-3.3.2 sdist: "
+                         "pip download --no-binary :all: --no-deps vaderSentiment==3.3.2")

@@ -117,11 +117,23 @@ def test_texts_from_arguments_and_from_a_file(capsys, tmp_path):
                          "--json", "--top-k", "2")
     records = json.loads(out)
     assert code == 0 and [r["input"] for r in records] == ["A wonderful film, I loved it.", "Boring and far too long."]
-    assert all(r["label"] in ("neg", "pos") and 0.5 <= r["probability"] <= 1 and len(r["top_k"]) == 2 for r in records)
+    assert [r["label"] for r in records] == ["positive", "negative"]  # the default weights: lstm_sentiment.movies
+    assert all(0.5 <= r["probability"] <= 1 and len(r["top_k"]) == 2 for r in records)
     (tmp_path / "texts.txt").write_text("Great acting.\n\n  \nTerrible plot, awful ending.\n")
     code, out, err = run(capsys, "predict", "lstm_sentiment", "--file", tmp_path / "texts.txt")
     assert code == 0 and len(out.splitlines()) == 3 and "Terrible plot, awful ending." in out
     assert Predictor.from_name("lstm_sentiment").kind == "text"
+
+
+def test_predict_sentiment_on_the_default_weights_trained_on_real_sentences():
+    """The course's predict_sentiment, on lstm_sentiment's default weights (the movies snippets of the VADER study)."""
+    assert zoo.get_weights("lstm_sentiment").name == "lstm_sentiment.movies"
+    predictor = TextPredictor.from_name("lstm_sentiment")
+    assert predictor.class_names == ("negative", "positive")
+    for text, label in [("A gorgeous, witty, seductive movie.", "positive"), ("One of the best films of the year.", "positive"),
+                        ("The plot is nothing but tired cliches, and the acting is awful.", "negative"),
+                        ("Boring and far too long.", "negative")]:
+        assert predictor.predict_sentiment(text)[0] == label, text
 
 
 def test_text_predictor_is_a_predictor():

@@ -169,10 +169,11 @@ def _metadata(name: str, weights: Any, spec: Any) -> dict[str, str]:
         preprocessing = get_preprocess(name, weights)
     except ZooError:
         pass
-    chosen = spec.weights.get(weights) if isinstance(weights, str) else None
+    chosen = spec.weights.get(weights) if isinstance(weights, str) else weights if hasattr(weights, "sha256") else None
     class_names = list(chosen.class_names) if chosen is not None and chosen.class_names else spec.class_names
+    named = "random initialisation" if weights is None else chosen.name if chosen is weights else str(weights)
     return {
-        "hubzoo.model": name, "hubzoo.weights": str(weights) if weights is not None else "random initialisation",
+        "hubzoo.model": name, "hubzoo.weights": named,
         "hubzoo.class_names": json.dumps(list(class_names) if class_names else None),
         "hubzoo.preprocessing": json.dumps(preprocessing.to_dict() if preprocessing is not None else None),
         "hubzoo.version": __version__,

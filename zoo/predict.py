@@ -37,6 +37,7 @@ import torch
 from zoo.api import get_model, get_weights
 from zoo.errors import DataError, ZooError
 from zoo.families.text import check_texts
+from zoo.onnx_runtime import BACKENDS, load_onnx_classifier
 from zoo.preprocess import IMAGE_SUFFIXES, Preprocessing
 
 __all__ = ["Predictor", "TextPredictor", "DEFAULT_BATCH_SIZE", "image_inputs", "read_lines", "format_records"]
@@ -120,15 +121,21 @@ class Predictor:
     mode on ``device`` (and, for images, in the channels-last memory format, which makes batched convolutions
     several times faster on CPUs). Instead of a model,
     ``pipeline`` may be a function that takes the raw inputs itself (``predict_inputs`` in a model's meta, see
-    ``docs/plugins.md``). :meth:`from_name` builds all of it from a registered name and its weights.
+    ``docs/plugins.md``). ``runtime``, a callable that takes the model's inputs and returns its logits (a
+    :class:`zoo.onnx_runtime.OnnxClassifier`), runs in place of the model's forward, on the CPU; the model then
+    only tokenizes and names the classes. :meth:`from_name` builds all of it from a registered name and its weights.
     """
 
     def __init__(self, model: torch.nn.Module | None = None, *, preprocessing: Preprocessing | dict | None = None,
                  class_names: Sequence[str] | None = None, device: str | torch.device = "cpu", batch_size: int | None = None,
-                 pipeline: Callable[..., list[dict[str, Any]]] | None = None) -> None:
+                 pipeline: Callable[..., list[dict[str, Any]]] | None = None,
+                 runtime: Callable[..., torch.Tensor] | None = None) -> None:
         self.kind = "pipeline" if pipeline is not None else "text" if _is_text_model(model) else "image"
         self.batch_size = _check_batch_size(DEFAULT_BATCH_SIZE[self.kind] if batch_size is None else batch_size)
         self.device = torch.device(device)
+        if runtime is not None and self.device.type != "cpu":
+            raise ZooError(f"ONNX Runtime runs on the CPU here (its CPU provider): use device 'cpu', not {str(device)!r}")
+        self.runtime = runtime
         self._pipeline = pipeline
         if pipeline is not None:
             self.model, self.preprocessing, self.class_names = None, None, tuple(class_names or ())
@@ -140,7 +147,7 @@ class Predictor:
                            "(zoo.get_preprocess(NAME), or Predictor.from_name)")
         self.preprocessing = preprocessing
         self.model = model.eval().to(self.device)
-        self._channels_last = self.kind == "image"  # channels-last convolutions: 3x faster batches on CPUs (bench_predict.py)
+        self._channels_last = self.kind == "image" and runtime is None  # channels-last convolutions: 3x faster batches on CPUs (bench_predict.py)
         if self._channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.class_names = tuple(class_names or getattr(model, "class_names", ()) or ())
@@ -149,22 +156,30 @@ class Predictor:
 
     @classmethod
     def from_name(cls, name: str, weights: Any = None, *, device: str | torch.device = "cpu", batch_size: int | None = None,
-                  **model_kwargs: Any) -> "Predictor":
+                  backend: str = "torch", **model_kwargs: Any) -> "Predictor":
         """The registered model ``name`` (or ``arch.tag``, or a hubzoo ``.safetensors`` path) with ``weights``
-        (``None``: its default weights), their preprocessing and class names."""
+        (``None``: its default weights), their preprocessing and class names. ``backend``: ``"torch"`` (eager
+        PyTorch), ``"onnx"`` (ONNX Runtime on the CPU: the model is exported once and cached, see
+        ``zoo.onnx_runtime``) or ``"onnx-int8"`` (the same, dynamically quantised to int8 weights)."""
         from zoo.plugins import get_registry
 
+        if backend not in BACKENDS:
+            raise ZooError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
         found = get_weights(name, weights)
         spec = get_registry().model(found.arch)
         run = spec.resolve_predict_inputs()
+        if run is not None and backend != "torch":
+            raise ZooError(f"backend {backend!r} runs a model that `zoo export` can export on its inputs; {spec.name} takes "
+                           "them through its own pipeline: use backend 'torch'")
         if run is not None:  # the model's own pipeline takes the raw inputs (LUNA16: .mhd scans)
             return cls(pipeline=lambda inputs, **kw: run(spec.name, found.name, inputs, device=device, **kw),
                        class_names=found.class_names, device=device, batch_size=batch_size)
         if spec.task not in ("classification", "text-classification"):
             raise ZooError(f"model {spec.name!r} is a {spec.task} model; Predictor labels inputs with classifiers")
+        runtime = None if backend == "torch" else load_onnx_classifier(found, model_kwargs, int8=backend == "onnx-int8")
         model = get_model(found, **model_kwargs)
         return cls(model, preprocessing=None if _is_text_model(model) else found.preprocessing or _no_preprocessing(spec),
-                   class_names=found.class_names, device=device, batch_size=batch_size)
+                   class_names=found.class_names, device=device, batch_size=batch_size, runtime=runtime)
 
     # ------------------------------------------------------------------ probabilities
     def predict_proba(self, inputs: Sequence[Any], *, batch_size: int | None = None, sort: bool = True,
@@ -194,6 +209,8 @@ class Predictor:
         """``uint8 [C, H, W]`` images of the preprocessing's shape -> probabilities ``[B, num_classes]``."""
         batch = self.preprocessing.normalize(torch.stack(pixels).to(self.device))
         with torch.inference_mode():
+            if self.runtime is not None:
+                return self._softmax(self.runtime(batch), len(pixels))
             if self._channels_last:
                 try:
                     return self._softmax(self.model(batch.contiguous(memory_format=torch.channels_last)), len(pixels))
@@ -218,6 +235,8 @@ class Predictor:
         return probs
 
     def _forward(self, inputs: Any) -> torch.Tensor:
+        if self.runtime is not None:
+            return self.runtime(**inputs) if isinstance(inputs, dict) else self.runtime(*inputs)
         if isinstance(inputs, dict):
             return self.model(**{k: v.to(self.device) for k, v in inputs.items()})
         return self.model(*(v.to(self.device) for v in inputs))
@@ -315,10 +334,10 @@ class TextPredictor(Predictor):
     :meth:`predict_sentiment` and :meth:`from_weights` for a run's ``model.safetensors``."""
 
     def __init__(self, model: torch.nn.Module, *, class_names: Sequence[str] | None = None,
-                 device: str | torch.device = "cpu", batch_size: int = 32) -> None:
+                 device: str | torch.device = "cpu", batch_size: int | None = 32, preprocessing: None = None) -> None:
         if not _is_text_model(model):
             raise ZooError(f"{type(model).__name__} is not a text model: it has no tokenize()/collate()")
-        super().__init__(model, class_names=class_names, device=device, batch_size=batch_size)
+        super().__init__(model, class_names=class_names, device=device, batch_size=batch_size or 32)
 
     @property
     def tokenizer(self) -> Any:
@@ -370,13 +389,15 @@ def _short(value: Any) -> str:
 
 def predict_inputs(name: str, inputs: Sequence[Any], *, weights: Any = None, file: str | os.PathLike | None = None,
                    top_k: int | None = None, batch_size: int | None = None, device: str = "auto",
-                   model_kwargs: dict[str, Any] | None = None, progress: bool = True) -> list[dict[str, Any]]:
+                   model_kwargs: dict[str, Any] | None = None, progress: bool = True, backend: str = "torch") -> list[dict[str, Any]]:
     """``zoo predict``: label ``inputs`` (and the lines of ``file``) with model ``name`` and ``weights`` (``None``:
-    its default weights) on ``device`` (``auto``: CUDA when available). Returns :meth:`Predictor.predict_records`:
-    one dict per input, an unreadable input as a dict with an ``error``."""
+    its default weights) on ``device`` (``auto``: CUDA when available; the CPU for the ONNX backends) with
+    ``backend`` (see :meth:`Predictor.from_name`). Returns :meth:`Predictor.predict_records`: one dict per input,
+    an unreadable input as a dict with an ``error``."""
     from zoo.evaluation import resolve_device
 
-    predictor = Predictor.from_name(name, weights, device=str(resolve_device(device)), batch_size=batch_size,
+    device = "cpu" if device == "auto" and backend != "torch" else str(resolve_device(device))
+    predictor = Predictor.from_name(name, weights, device=device, batch_size=batch_size, backend=backend,
                                     **(model_kwargs or {}))
     inputs = list(inputs) + (read_lines(file, "text" if predictor.kind == "text" else "input") if file else [])
     if not inputs:

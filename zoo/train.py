@@ -37,6 +37,7 @@ from zoo import runs
 from zoo.augment import make_augment
 from zoo.api import dataset_preprocessing, get_dataset, get_model
 from zoo.builder import check_kwargs, freeze_backbone, open_weights, require_head, start_from
+from zoo.distributed import free_port, join_process_group, rank_share
 from zoo.errors import ZooError
 from zoo.losses import check_loss, make_loss
 from zoo.evaluation import all_reduce_sum, evaluate, forward, iterate_batches, resolve_device
@@ -135,14 +136,6 @@ def _with_init_kwargs(config: TrainConfig) -> TrainConfig:
     return replace(config, model_kwargs={**inherited, **config.model_kwargs}) if inherited else config
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _spawn(config: TrainConfig) -> None:
     """Train in ``config.nproc`` spawned processes; a worker's :class:`ZooError` comes back as the same one line."""
     import logging
@@ -156,7 +149,7 @@ def _spawn(config: TrainConfig) -> None:
     spawn_log.setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="zoo-workers-") as errors:
         try:
-            mp.start_processes(_spawned_worker, args=(config, config.nproc, _free_port(), errors), nprocs=config.nproc,
+            mp.start_processes(_spawned_worker, args=(config, config.nproc, free_port(), errors), nprocs=config.nproc,
                                start_method="spawn")
         except ProcessException:
             reported = sorted(Path(errors).glob("rank*.txt"))
@@ -174,21 +167,6 @@ def _spawned_worker(rank: int, config: TrainConfig, world: int, port: int, error
     except ZooError as exc:  # for the parent to raise as it is, instead of a wrapped traceback
         Path(errors, f"rank{rank}.txt").write_text(str(exc))
         raise SystemExit(2) from None
-
-
-def _join_process_group(config: TrainConfig) -> tuple[int, int, int]:
-    """Join the process group ``torchrun`` or ``--nproc`` described in the environment:
-    ``(rank, local_rank, world_size)``; ``(0, 0, 1)`` for a single process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 0, 1
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    if not torch.distributed.is_initialized():
-        backend = "nccl" if config.device.startswith("cuda") else "gloo"
-        if backend == "nccl":
-            torch.cuda.set_device(local_rank)
-        torch.distributed.init_process_group(backend, rank=rank, world_size=world)
-    return rank, local_rank, world
 
 
 CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}  # tensor rank -> channels-last layout
@@ -236,7 +214,7 @@ def train(config: TrainConfig, *, on_epoch_end: Callable[[dict[str, Any]], None]
 def _train_in_group(config: TrainConfig, on_epoch_end: Any) -> TrainResult:
     """Join the process group (if any), train this process's share, leave the group."""
     joined_here = not (torch.distributed.is_available() and torch.distributed.is_initialized())
-    rank, local_rank, world = _join_process_group(config)
+    rank, local_rank, world = join_process_group(config.device)
     try:
         return _train(config, rank, local_rank, world, on_epoch_end)
     finally:
@@ -416,7 +394,7 @@ def _train_one_epoch(config: TrainConfig, net: nn.Module, fit: _Fit, data: _Data
     # Every rank takes its contiguous share of each global batch, so N processes see the same
     # global batches as one (a DistributedSampler shards the whole epoch instead).
     order = order[: len(order) - len(order) % world]
-    mine = _rank_share(order, config.batch_size, rank, world)
+    mine = rank_share(order, config.batch_size, rank, world)
     net.train()
     for module in fit.frozen:  # --freeze backbone: frozen BatchNorm layers keep the init's running statistics
         module.eval()
@@ -502,13 +480,3 @@ def _final_test(config: TrainConfig, fit: _Fit, data: _Data, device: torch.devic
             "versions": {"hubzoo": __version__, "torch": torch.__version__},
         })
     return TrainResult(run_dir, weights_path, state["history"], state["best_epoch"], test_report)
-
-
-def _rank_share(order: torch.Tensor, batch_size: int, rank: int, world: int) -> torch.Tensor:
-    """This rank's items: the ``rank``-th contiguous slice of every global batch of ``order``."""
-    if world == 1:
-        return order
-    shares = [batch[rank * len(batch) // world : (rank + 1) * len(batch) // world] for batch in order.split(batch_size)]
-    return torch.cat(shares)
-
-

@@ -232,9 +232,27 @@ def load_checkpoint(checkpoint: str, *, num_labels: int, id2label: dict[int, str
     return model, tokenizer
 
 
-def _build(checkpoint: str, num_labels: int, id2label: Any, label2id: Any, **options: Any) -> TransformerClassifier:
+def freeze_lower_layers(hf_model: nn.Module, train_layers: int) -> None:
+    """Leave only the top ``train_layers`` encoder layers (and everything above them: pooler, head) trainable: the
+    embeddings and the layers below get ``requires_grad=False``. A fine-tune then changes few tensors, so its
+    weights can ship as the difference to the pretrained checkpoint (``zoo pin --difference checkpoint``)."""
+    encoder = getattr(getattr(hf_model, "base_model", None), "encoder", None)
+    layers = getattr(encoder, "layer", None)
+    if layers is None:
+        raise ZooError(f"train_layers is for BERT-style encoders (base_model.encoder.layer); {type(hf_model).__name__} has none")
+    if not 0 <= train_layers <= len(layers):
+        raise ZooError(f"train_layers must lie in 0..{len(layers)} (the checkpoint's encoder layers), got {train_layers}")
+    hf_model.base_model.embeddings.requires_grad_(False)
+    for layer in layers[: len(layers) - train_layers]:
+        layer.requires_grad_(False)
+
+
+def _build(checkpoint: str, num_labels: int, id2label: Any, label2id: Any, train_layers: int | None = None,
+           **options: Any) -> TransformerClassifier:
     id2label, label2id = _labels(num_labels, id2label, label2id)
     model, tokenizer = load_checkpoint(checkpoint, num_labels=num_labels, id2label=id2label, label2id=label2id)
+    if train_layers is not None:
+        freeze_lower_layers(model, train_layers)
     return TransformerClassifier(model, tokenizer, checkpoint=checkpoint, **options)
 
 
@@ -248,11 +266,13 @@ def bert_classifier(
     max_length: int = 512,
     head_tokens: int | None = None,
     stride: int | None = None,
+    train_layers: int | None = None,
 ) -> TransformerClassifier:
     """BERT (or any encoder checkpoint) with a sequence-classification head. ``checkpoint`` is a Hub
     name or a local folder; ``id2label`` defaults to ``{0: "neg", 1: "pos"}`` for two labels. Long
-    texts: ``long_text`` in ``truncate | head_tail | sliding`` (default ``head_tail``, 128 + 382 tokens)."""
-    return _build(checkpoint, num_labels, id2label, label2id, long_text=long_text, max_length=max_length,
+    texts: ``long_text`` in ``truncate | head_tail | sliding`` (default ``head_tail``, 128 + 382 tokens).
+    ``train_layers=K`` freezes the embeddings and all but the top ``K`` encoder layers (``None``: all train)."""
+    return _build(checkpoint, num_labels, id2label, label2id, train_layers, long_text=long_text, max_length=max_length,
                   head_tokens=head_tokens, stride=stride)
 
 

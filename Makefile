@@ -28,6 +28,7 @@ test-all: $(STAMP)  ## both tiers, in one pytest process
 verify: $(STAMP)  ## every weights entry's hash and recorded metrics, re-evaluated (the tests re-check only the cheap ones)
 	$(VENV)/bin/zoo verify
 	$(VENV)/bin/zoo verify --metrics  # the synthetic LUNA16 set is generated on first use; Fashion-MNIST needs its package
+	ZOO_DATA=data $(VENV)/bin/zoo verify --metrics lstm_sentiment.movies bert_classifier.movies  # the VADER snippets in data/
 
 bench: $(STAMP)  ## the benchmarks behind BENCHMARKS.md
 	$(PY) benchmarks/bench_mnist_training.py

@@ -30,7 +30,7 @@ LAYERS = {
     "zoo.builder": 8,
     "zoo.plugins": 9,
     "zoo.api": 10,
-    "zoo.train": 11, "zoo.hub": 11, "zoo.reverify": 11, "zoo.pin": 11, "zoo.export": 11, "zoo.predict": 11, "zoo.demo": 11,
+    "zoo.train": 11, "zoo.hub": 11, "zoo.reverify": 11, "zoo.pin": 11, "zoo.export": 11, "zoo.predict": 11, "zoo.onnx_runtime": 11, "zoo.demo": 11,
     "zoo.luna.analysis": 11, "zoo.luna.commands": 11,
     "zoo.cli": 12, "zoo.__main__": 12, "zoo": 12,
 }

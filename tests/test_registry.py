@@ -100,13 +100,13 @@ def test_old_style_meta_works_for_one_release_with_a_deprecation_warning():
     from zoo.errors import RegistrationError
     from zoo.registry import make_dataset_spec, make_model_spec
 
-    with pytest.warns(DeprecationWarning, match=r"model 'old' \(registered by old-plugin\): meta=\{...\} is deprecated"):
+    with pytest.warns(FutureWarning, match=r"model 'old' \(registered by old-plugin\): meta=\{...\} is deprecated"):
         spec = make_model_spec("old", "zoo.models.mnist:mnist_cnn", task="classification", source="old-plugin",
                                meta={"head": "fc2", "input_shape": (1, 28, 28), "recipe": "zoo train old --data digits"})
     assert (spec.head, spec.input_shape, spec.recipe) == (("fc2",), (1, 28, 28), "zoo train old --data digits")
     with pytest.raises(RegistrationError, match=r"model 'old' \(registered by old-plugin\): unknown meta key 'colour'"):
         make_model_spec("old", "zoo.models.mnist:mnist_cnn", task="classification", source="old-plugin", meta={"colour": 1})
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(FutureWarning):
         data = make_dataset_spec("old_data", "zoo.datasets.mnist:digits", task="classification", num_classes=10,
                                  meta={"flips": False, "splits": ["train", "val", "test"]})
     assert data.splits == ("train", "val", "test") and data.flips is False

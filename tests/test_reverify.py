@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -137,7 +138,7 @@ def _readme_figures(text: str) -> list[tuple[str, str, str]]:
 def test_readme_figures_equal_the_manifest(repo):
     shipped = read_manifest(shipped_manifest_path())
     figures = _readme_figures((repo / "README.md").read_text())
-    assert {"mnist_cnn.fashion", "luna_unet.synthetic", "lstm_sentiment.reviews"} <= {f[0] for f in figures}
+    assert {"mnist_cnn.fashion", "luna_unet.synthetic", "lstm_sentiment.movies"} <= {f[0] for f in figures}
     for name, metric, quoted in figures:
         assert name in shipped, f"README quotes {quoted} for {name}, which the shipped manifest lacks"
         decimals = len(quoted.split(".")[1])
@@ -157,3 +158,18 @@ def test_entries_trained_with_amp_are_remeasured_under_autocast():
     assert trained_with_amp(_shipped("luna_unet.synthetic").training)  # its Dice moves in the 5th digit in fp32
     assert not trained_with_amp(_shipped("mnist_cnn.digits").training)
     assert not trained_with_amp({"command": "zoo train x --ampere"}) and not trained_with_amp(None)
+
+
+# ------------------------------------------------------------------ the text weights trained on real sentences
+
+REAL_SNIPPETS = Path(__file__).resolve().parent.parent / "data"
+
+
+@pytest.mark.parametrize("entry", ["lstm_sentiment.movies", pytest.param("bert_classifier.movies", marks=pytest.mark.slow)])
+def test_the_sentiment_snippets_entries_reverify_when_the_data_is_here(entry, monkeypatch):
+    if not (REAL_SNIPPETS / "vaderSentiment-3.3.2.tar.gz").is_file():
+        pytest.skip(f"the vaderSentiment sdist is not in {REAL_SNIPPETS}: `make` fetches it")
+    monkeypatch.setenv("ZOO_DATA", str(REAL_SNIPPETS))
+    (result,) = verify_metrics([entry])
+    assert result.status == "ok", f"{result.entry}: {result.reason}\n{format_table([result])}"
+    assert result.num_samples == 2_113 and {c.metric for c in result.checks} == set(MANIFEST_METRICS)

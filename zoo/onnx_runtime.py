@@ -29,7 +29,7 @@ from typing import Any, Mapping
 
 from zoo.download import cache_dir
 from zoo.errors import ZooError
-from zoo.files import current_umask, file_lock, remove_stale_temporaries, sha256_file
+from zoo.files import atomic_write_bytes, current_umask, file_lock, remove_stale_temporaries, sha256_file
 from zoo.version import __version__
 
 __all__ = ["BACKENDS", "OnnxClassifier", "onnx_cache_dir", "cached_onnx", "load_onnx_classifier", "average_windows"]
@@ -63,15 +63,7 @@ def _intact(path: Path) -> bool:
 
 def _record(path: Path) -> None:
     """Write ``path``'s sha256 beside it (temporary file, then rename): the mark that ``path`` is complete."""
-    record = path.with_name(path.name + ".sha256")
-    fd, tmp = tempfile.mkstemp(prefix=f".{record.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(sha256_file(path) + "\n")
-        os.chmod(tmp, 0o666 & ~current_umask())
-        os.replace(tmp, record)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write_bytes(path.with_name(path.name + ".sha256"), f"{sha256_file(path)}\n".encode())
 
 
 def _discard(path: Path) -> None:
@@ -90,7 +82,7 @@ def cached_onnx(weights: Any, model_kwargs: Mapping[str, Any] | None = None, *, 
     spec = get_registry().model(weights.arch)
     why_not = not_exportable(spec, "onnx")
     if why_not:
-        raise ZooError(f"backend 'onnx' is for models that `zoo export` can export to ONNX; {spec.name} cannot: {why_not}")
+        raise ZooError(f"the ONNX backends are for models that `zoo export` can export to ONNX; {spec.name} cannot: {why_not}")
     folder = onnx_cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     stem = _stem(weights, model_kwargs or {})
@@ -114,15 +106,20 @@ def cached_onnx(weights: Any, model_kwargs: Mapping[str, Any] | None = None, *, 
 
 def _quantize(source: Path, target: Path) -> None:
     """ONNX Runtime's dynamic quantisation of ``source`` (int8 weights, per-batch activation scales) into ``target``."""
+    import logging
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp.onnx", dir=target.parent)
     os.close(fd)
+    disabled = logging.root.manager.disable
+    logging.disable(logging.WARNING)  # its advice to pre-process the graph, through the root logger, on every call
     try:
         quantize_dynamic(str(source), tmp, weight_type=QuantType.QInt8)
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, target)
     finally:
+        logging.disable(disabled)
         Path(tmp).unlink(missing_ok=True)
 
 

@@ -20,6 +20,9 @@ What each model takes:
 * **models with their own pipeline**: a registration may name a ``"module:function"`` as ``predict_inputs``
   that takes the raw inputs instead (the LUNA16 models: ``.mhd`` scans through ``zoo.luna.analysis.predict_scans``).
 
+``backend="onnx"`` runs the vision and text models that ``zoo export`` exports through ONNX Runtime on the CPU
+(``zoo.onnx_runtime``: exported once, cached), with the same tokenisation, batches and records.
+
 Labels come from the weights: the manifest entry's ``class_names``, else the file's metadata or the run's
 ``report.json``, else the data set the weights were trained on (``zoo.api.get_weights``).
 :class:`TextPredictor` is the text case under its former name, with the course's ``predict_sentiment``.
@@ -169,8 +172,8 @@ class Predictor:
         spec = get_registry().model(found.arch)
         run = spec.resolve_predict_inputs()
         if run is not None and backend != "torch":
-            raise ZooError(f"backend {backend!r} runs a model that `zoo export` can export on its inputs; {spec.name} takes "
-                           "them through its own pipeline: use backend 'torch'")
+            raise ZooError(f"backend {backend!r} is for models that label their inputs themselves; {spec.name} predicts "
+                           "through its own pipeline (its predict_inputs), which runs PyTorch: use backend 'torch'")
         if run is not None:  # the model's own pipeline takes the raw inputs (LUNA16: .mhd scans)
             return cls(pipeline=lambda inputs, **kw: run(spec.name, found.name, inputs, device=device, **kw),
                        class_names=found.class_names, device=device, batch_size=batch_size)
@@ -334,10 +337,11 @@ class TextPredictor(Predictor):
     :meth:`predict_sentiment` and :meth:`from_weights` for a run's ``model.safetensors``."""
 
     def __init__(self, model: torch.nn.Module, *, class_names: Sequence[str] | None = None,
-                 device: str | torch.device = "cpu", batch_size: int | None = 32, preprocessing: None = None) -> None:
+                 device: str | torch.device = "cpu", batch_size: int | None = 32, preprocessing: None = None,
+                 runtime: Callable[..., torch.Tensor] | None = None) -> None:
         if not _is_text_model(model):
             raise ZooError(f"{type(model).__name__} is not a text model: it has no tokenize()/collate()")
-        super().__init__(model, class_names=class_names, device=device, batch_size=batch_size or 32)
+        super().__init__(model, class_names=class_names, device=device, batch_size=batch_size or 32, runtime=runtime)
 
     @property
     def tokenizer(self) -> Any:

@@ -231,7 +231,8 @@ _IGNORED_META = frozenset({"data", "synthetic_default", "masks"})
 
 def _declared(kind: str, name: str, source: str, meta: Mapping[str, Any] | None, declared: dict[str, Any],
               allowed: frozenset[str]) -> dict[str, Any]:
-    """The declared fields of a registration: ``declared`` keywords, plus an old-style ``meta`` dict (deprecated)."""
+    """The declared fields of a registration: ``declared`` keywords, plus an old-style ``meta`` dict (deprecated: a
+    ``FutureWarning``, which Python shows to users by default, unlike ``DeprecationWarning``)."""
     who = f"{kind} {name!r} (registered by {source or 'an unnamed plugin'})"
     unknown = sorted(set(declared) - allowed)
     if unknown:
@@ -244,7 +245,7 @@ def _declared(kind: str, name: str, source: str, meta: Mapping[str, Any] | None,
     if unknown:
         raise RegistrationError(f"{who}: unknown meta key {', '.join(map(repr, unknown))}; declared fields: {', '.join(sorted(allowed))}")
     warnings.warn(f"{who}: meta={{...}} is deprecated and will be removed in the next release; pass its keys as "
-                  f"keyword arguments of register() ({', '.join(sorted(meta))})", DeprecationWarning, stacklevel=4)
+                  f"keyword arguments of register() ({', '.join(sorted(meta))})", FutureWarning, stacklevel=4)
     return {**{k: v for k, v in meta.items() if k not in _IGNORED_META}, **declared}
 
 

@@ -53,3 +53,19 @@ def test_positionals_may_follow_options_in_every_command():
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
     assert {type(p) for p in commands.values()} == {options.Parser}
+
+
+def test_warnings_are_one_line_on_stderr(cli, monkeypatch):
+    import warnings
+
+    from zoo.cli import listing
+
+    def listing_with_a_warning(args):
+        warnings.warn("model 'old' (registered by old-plugin): meta={...} is deprecated", FutureWarning)
+        return 0
+
+    monkeypatch.setattr(listing, "cmd_list", listing_with_a_warning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        code, out, err = cli("list")
+    assert code == 0 and err == "zoo: warning: model 'old' (registered by old-plugin): meta={...} is deprecated\n"

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+import warnings
+from typing import Any, Sequence
 
 from zoo.cli import demo, listing, options, predicting, training, weights
-from zoo.cli.options import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USER_ERROR, Parser
+from zoo.cli.options import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USER_ERROR, Parser, warn
 from zoo.errors import ZooError
 from zoo.plugins import add_plugin_commands, get_registry
 
@@ -63,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with ``--debug`` for the traceback, and exits with status 1. The command itself returns 0, 2 or 3.
     """
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    shown = warnings.showwarning
+    warnings.showwarning = _one_line_warning  # a plugin's FutureWarning (old-style meta=...) is one line too
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)
@@ -84,6 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"zoo: error: internal error ({type(exc).__name__}: {exc}); rerun with `zoo --debug ...` for the "
               "traceback and report it", file=sys.stderr)
         return EXIT_BUG
+    finally:
+        warnings.showwarning = shown
+
+
+def _one_line_warning(message: Warning | str, category: type, filename: str, lineno: int, file: Any = None,
+                      line: str | None = None) -> None:
+    warn(str(message))
 
 
 def _fail(message: str) -> int:

@@ -18,10 +18,11 @@ from typing import Any, NoReturn
 
 from zoo.errors import ZooError
 from zoo.files import to_json
+from zoo.onnx_runtime import BACKENDS
 
 __all__ = [
     "EXIT_OK", "EXIT_BUG", "EXIT_USER_ERROR", "EXIT_CHECK_FAILED", "EXIT_INTERRUPTED", "Parser", "key_value",
-    "add_device", "add_json", "add_batch_size", "add_weights", "add_model_kwargs", "add_data_kwargs",
+    "add_device", "add_json", "add_batch_size", "add_weights", "add_model_kwargs", "add_data_kwargs", "add_backend",
     "print_json", "warn",
 ]
 
@@ -82,6 +83,14 @@ def add_device(p: argparse.ArgumentParser, *, default: str = "auto", help: str |
     """``--device``: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
     text = help or "auto (CUDA when available, else the CPU), cpu or cuda[:N]"
     p.add_argument("--device", default=default, help=f"{text} (default {default})")
+
+
+def add_backend(p: argparse.ArgumentParser) -> None:
+    """``--backend``: what runs the model: ``torch`` (eager PyTorch, the default), ``onnx`` or ``onnx-int8``
+    (ONNX Runtime on the CPU, the model exported once into the cache; ``zoo.onnx_runtime``)."""
+    p.add_argument("--backend", choices=BACKENDS, default="torch",
+                   help="torch (default), onnx (ONNX Runtime on the CPU: exported once, cached; models `zoo export` can "
+                        "export) or onnx-int8 (the same with int8 weights: faster, labels may differ where unsure)")
 
 
 def add_json(p: argparse.ArgumentParser, *, help: str = "print JSON on stdout instead of the table") -> None:

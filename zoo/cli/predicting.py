@@ -7,7 +7,8 @@ import json
 import sys
 from typing import Any
 
-from zoo.cli.options import EXIT_OK, EXIT_USER_ERROR, add_batch_size, add_device, add_json, add_model_kwargs, add_weights, warn
+from zoo.cli.options import (EXIT_OK, EXIT_USER_ERROR, add_backend, add_batch_size, add_device, add_json, add_model_kwargs,
+                             add_weights, warn)
 
 
 def add_commands(sub: Any) -> None:
@@ -24,6 +25,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--top-k", type=int, metavar="K", help="also list the K most probable labels")
     add_batch_size(p, default=None, help="inputs per forward pass (default 256 images, 32 texts, 16 CT crops)")
     add_device(p)
+    add_backend(p)
     add_json(p, help="print a JSON list, one object per input: input, label, probability (of that label), top_k when asked")
     add_model_kwargs(p)
     p.set_defaults(run=cmd_predict)
@@ -34,7 +36,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from zoo.predict import format_records, predict_inputs
 
     records = predict_inputs(args.name, args.inputs, weights=args.weights, file=args.file, top_k=args.top_k,
-                             batch_size=args.batch_size, device=args.device, model_kwargs=dict(args.model_kwargs))
+                             batch_size=args.batch_size, device=args.device, model_kwargs=dict(args.model_kwargs),
+                             backend=args.backend)
     for note in dict.fromkeys(f"{r['input']}: {r['note']}" for r in records if r.get("note")):
         warn(note)
     print(json.dumps(records, indent=2) if args.json else format_records(records))

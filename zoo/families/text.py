@@ -90,7 +90,7 @@ def register_models(register):
              recipe="zoo train lstm_sentiment --data reviews --epochs 15 --batch-size 16 --lr 2e-3 "
                     "-k embedding_dim=64 -k hidden_dim=64 -k min_frequency=2")
     register("bert_classifier", "zoo.models.transformer:bert_classifier", task="text-classification",
-             tags=("text", "transformer", "course"),
+             weights=str(shipped_manifest_path()), tags=("text", "transformer", "course"),
              description="BERT sequence classifier (transformers AutoModelForSequenceClassification, default "
                          "bert-base-uncased) with truncate / head_tail / sliding handling of texts over 512 tokens.",
              **_TRANSFORMER_IO, dynamic_dims={1: "sequence"}, head="hf.classifier",  # BertForSequenceClassification's Linear

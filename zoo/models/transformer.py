@@ -220,6 +220,12 @@ def load_checkpoint(checkpoint: str, *, num_labels: int, id2label: dict[int, str
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
     except ImportError as exc:
         raise ZooError(f"transformers is not installed ({exc}); pip install 'hubzoo[text]'") from None
+    from transformers.utils import logging as hf_logging
+
+    # transformers reports the head it initialises (and a progress bar) at every load: expected here, so kept quiet.
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         # A checkpoint with a classification head for another number of labels gets a fresh head (fine-tuning).
@@ -229,6 +235,10 @@ def load_checkpoint(checkpoint: str, *, num_labels: int, id2label: dict[int, str
         offline = " (offline: HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") not in (None, "", "0") else ""
         raise WeightsError(f"cannot load checkpoint {checkpoint!r}{offline}: {exc}. Pass a local folder with config.json, "
                            "the weights and the tokenizer files, e.g. -k checkpoint=/path/to/folder") from None
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
     return model, tokenizer
 
 

@@ -128,7 +128,7 @@ def test_bundles_carry_pinned_side_files(tmp_path):
     from zoo.hub import user_manifest_path
     from zoo.weights import check_assets, read_manifest
 
-    path = bundle(["lstm_sentiment"], tmp_path / "lstm.tar")
+    path = bundle(["lstm_sentiment.reviews"], tmp_path / "lstm.tar")
     with tarfile.open(path) as tar:
         assert "lstm_sentiment.reviews.assets/tokenizer.json" in tar.getnames()
     assert unbundle(path) == ["lstm_sentiment.reviews"]

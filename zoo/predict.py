@@ -341,7 +341,7 @@ class TextPredictor(Predictor):
                  runtime: Callable[..., torch.Tensor] | None = None) -> None:
         if not _is_text_model(model):
             raise ZooError(f"{type(model).__name__} is not a text model: it has no tokenize()/collate()")
-        super().__init__(model, class_names=class_names, device=device, batch_size=batch_size or 32, runtime=runtime)
+        super().__init__(model, class_names=class_names, device=device, batch_size=32 if batch_size is None else batch_size, runtime=runtime)
 
     @property
     def tokenizer(self) -> Any:

@@ -182,7 +182,7 @@ def test_zoo_train_lstm_on_reviews_and_predict_from_the_run(tmp_path):
 
 def test_shipped_lstm_weights_bring_their_tokenizer():
     """``lstm_sentiment.reviews`` (trained on the hand-written reviews corpus) predicts out of the box."""
-    predictor = TextPredictor(zoo.get_model("lstm_sentiment", pretrained=True))
+    predictor = TextPredictor(zoo.get_model("lstm_sentiment", weights="reviews"))
     label, probability = predictor.predict_sentiment("This film is terrible!")
     assert label == "neg" and 0.5 < probability <= 1.0
     assert predictor.predict_sentiment("A wonderful, moving film with a great cast.")[0] == "pos"

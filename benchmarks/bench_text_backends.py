@@ -97,13 +97,18 @@ def main() -> None:
     parser.add_argument("--no-int8", action="store_true", help="leave out the int8 path")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from transformers import pipeline
-
     data = sentiment_snippets("test", root=args.root, domain="movies")
     texts, truth = list(data.texts[: args.texts]), [data.class_names[int(y)] for y in data.labels[: args.texts]]
-    scratch = Path(tempfile.mkdtemp(prefix="bench_text_backends."))
-    weights, title = pick_weights(args.weights, scratch)
-    os.environ["ZOO_HOME"] = str(scratch / "zoo_home")  # an empty cache: the export below is timed cold
+    with tempfile.TemporaryDirectory(prefix="bench_text_backends.") as scratch:
+        os.environ["ZOO_HOME"] = str(Path(scratch) / "zoo_home")  # an empty cache: the export is timed cold
+        measure(args, texts, truth, *pick_weights(args.weights, Path(scratch)))
+
+
+def measure(args: argparse.Namespace, texts: list[str], truth: list[str], weights: str, title: str) -> None:
+    """Build the four paths on ``weights``, time them side by side, print the table; fail if an fp32 path's labels differ."""
+    from transformers import pipeline
+
+    load = os.getloadavg()
     found = zoo.get_weights("bert_classifier", weights)
     model = zoo.get_model(found).eval()
     hf = pipeline("text-classification", model=model.hf, tokenizer=model.tokenizer, device=-1, batch_size=args.batch_size)
@@ -111,7 +116,7 @@ def main() -> None:
     predictors = {"torch": Predictor(model, class_names=found.class_names, batch_size=args.batch_size)}
     setup = {}
     for backend in ("onnx", "onnx-int8")[: 1 if args.no_int8 else 2]:
-        for when in ("first (export)", "cached"):
+        for when in ("cold", "cached"):
             start = time.perf_counter()
             predictors[backend] = Predictor.from_name("bert_classifier", found, backend=backend, batch_size=args.batch_size)
             setup[f"{backend} {when}"] = time.perf_counter() - start
@@ -124,7 +129,8 @@ def main() -> None:
 
     rate = {name: len(texts) / statistics.median(s) for name, s in seconds.items()}
     print(f"\n{title}; {len(texts)} movie test sentences; batch {args.batch_size}; {torch.get_num_threads()} threads; "
-          f"torch {torch.__version__}; median of {args.rounds} rounds")
+          f"torch {torch.__version__}; median of {args.rounds} rounds; load average (1 min) {load[0]:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores")
     print("setup s: " + ", ".join(f"{k} {v:.1f}" for k, v in setup.items()))
     print("\n| path | sentences/s | vs pipeline | labels differing from the pipeline | accuracy |\n|---|---:|---:|---:|---:|")
     for name in paths:

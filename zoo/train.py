@@ -216,7 +216,10 @@ def _train_in_group(config: TrainConfig, on_epoch_end: Any) -> TrainResult:
     joined_here = not (torch.distributed.is_available() and torch.distributed.is_initialized())
     rank, local_rank, world = join_process_group(config.device)
     try:
-        return _train(config, rank, local_rank, world, on_epoch_end)
+        result = _train(config, rank, local_rank, world, on_epoch_end)
+        if world > 1 and joined_here:
+            torch.distributed.barrier()  # every rank done with its collectives before any tears the group down
+        return result
     finally:
         if world > 1 and joined_here:
             torch.distributed.destroy_process_group()

@@ -274,31 +274,9 @@ def test_lstm_fine_tunes_on_another_corpus_with_the_init_vocabulary(tmp_path, sm
 # ------------------------------------------------------------------------------------- transformers
 
 
-@pytest.fixture(scope="module")
-def tiny_bart(tmp_path_factory) -> str:
-    """A random one-layer BART (d_model 16) with a byte-level BPE tokenizer trained on the reviews."""
+def test_bart_fine_tunes_its_classification_head(tmp_path, tiny_bart_dir, small_tasks):
     pytest.importorskip("transformers")
-    from tokenizers import ByteLevelBPETokenizer, processors
-    from transformers import BartConfig, BartForSequenceClassification, PreTrainedTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny_bart")
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(zoo.get_dataset("reviews").texts, vocab_size=300, min_frequency=2,
-                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], show_progress=False)
-    bpe._tokenizer.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>",
-                                        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>")
-    config = BartConfig(vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-                        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
-                        num_labels=2, pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2)
-    torch.manual_seed(0)
-    BartForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
-
-
-def test_bart_fine_tunes_its_classification_head(tmp_path, tiny_bart, small_tasks):
-    kwargs = {"checkpoint": tiny_bart, "max_length": 64}
+    kwargs = {"checkpoint": tiny_bart_dir, "max_length": 64}
     trained = zoo.get_model("bart_classifier", **kwargs)
     with torch.no_grad():
         trained.hf.model.shared.weight.add_(1.0)  # stands for a fine-tuned encoder

@@ -36,3 +36,16 @@ def test_pinning_needs_a_finished_run_whose_weights_match_its_report(tmp_path):
     with pytest.raises(ZooError, match="does not match the sha256"):
         pin_run(run, tag="x", manifest=tmp_path / "m.json")
     assert not (tmp_path / "m.json").exists()
+
+
+def test_a_damaged_manifest_is_refused_before_anything_is_copied(tmp_path):
+    from zoo.errors import WeightsError
+
+    run = tmp_path / "run"
+    train(TrainConfig("mnist_mlp", "digits", epochs=1, patience=0, out=str(run), progress=False))
+    manifest = tmp_path / "w" / "manifest.json"
+    manifest.parent.mkdir()
+    manifest.write_text("{not json")
+    with pytest.raises(WeightsError, match="is not valid JSON"):
+        pin_run(run, tag="x", manifest=manifest)
+    assert sorted(p.name for p in manifest.parent.iterdir()) == ["manifest.json"] and manifest.read_text() == "{not json"

@@ -77,4 +77,4 @@ def test_difference_needs_a_folder_argument_of_an_installed_package(tmp_path, fi
     (tmp_path / "loose").mkdir()
     with pytest.raises(WeightsError, match="is not inside an installed package"):
         describe_base("checkpoint", tmp_path / "loose")
-    assert not (tmp_path / "m.json").exists()
+    assert not (tmp_path / "m.json").exists() and not list(tmp_path.glob("*.assets"))  # nothing half-written

@@ -49,6 +49,10 @@ def pin_run(run_dir: str | Path, *, tag: str, manifest: str | Path, default: boo
     read_manifest_entries(manifest)  # a damaged manifest is refused before anything is copied beside it
     found = get_weights(run_dir / runs.WEIGHTS)
     model = get_model(found)  # also reads and checks the run's side files
+    if difference is not None and difference not in found.model_kwargs:  # refused before anything is written
+        raise ZooError(f"--difference {difference}: the run was not built with -k {difference}=FOLDER (its builder "
+                       f"arguments: {', '.join(found.model_kwargs) or 'none'})")
+    base = describe_base(difference, found.model_kwargs[difference]) if difference is not None else None
     init_only = get_registry().model(found.arch).init_only_kwargs  # e.g. init_from: not needed to load
     manifest.parent.mkdir(parents=True, exist_ok=True)
     name = f"{found.arch}.{tag}"
@@ -61,20 +65,17 @@ def pin_run(run_dir: str | Path, *, tag: str, manifest: str | Path, default: boo
         shutil.copyfile(found.path, tmp)
         tmp.replace(spec.path)
     else:
-        spec = _pin_difference(spec, found, model, difference)
+        spec = _pin_difference(spec, found, model, base)
     write_manifest_entry(manifest, spec)
     return spec
 
 
-def _pin_difference(spec: Weights, found: Weights, model: Any, argument: str) -> Weights:
+def _pin_difference(spec: Weights, found: Weights, model: Any, base: dict[str, Any]) -> Weights:
     """Write ``spec.path`` as the tensors of ``model`` that differ from the model its base builds; the entry with
     ``base`` set and its ``argument`` dropped from the builder arguments (the base's folder takes its place)."""
     import torch
 
-    if argument not in found.model_kwargs:
-        raise ZooError(f"--difference {argument}: the run was not built with -k {argument}=FOLDER (its builder "
-                       f"arguments: {', '.join(found.model_kwargs) or 'none'})")
-    base = describe_base(argument, found.model_kwargs[argument])
+    argument = base["argument"]
     torch.manual_seed(0)
     built = get_model(found.arch, **found.model_kwargs).state_dict()  # the base's tensors, a fresh head
     changed = difference(model.state_dict(), built)

@@ -20,7 +20,7 @@ ZOO = Path(__file__).resolve().parent.parent / "zoo"
 LAYERS = {
     "zoo.errors": 0, "zoo.hookspecs": 0, "zoo.files": 0, "zoo.version": 0, "zoo.progress": 0,
     "zoo.metrics": 1, "zoo.reports": 1, "zoo.confusion": 1, "zoo.curves": 1, "zoo.inference": 1, "zoo.plots": 1, "zoo.evaluation": 1, "zoo.preprocess": 1,
-    "zoo.augment": 1, "zoo.losses": 1, "zoo.distributed": 1, "zoo.splits": 1,
+    "zoo.augment": 1, "zoo.losses": 1, "zoo.distributed": 1, "zoo.splits": 1, "zoo.features": 1,
     "zoo.download": 2,
     "zoo.weights": 3, "zoo.state_dicts": 3, "zoo.bases": 3,
     "zoo.families": 4, "zoo.luna.family": 4,

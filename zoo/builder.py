@@ -186,6 +186,7 @@ def require_head(spec: ModelSpec) -> tuple[str, ...]:
 def _load_with_new_head(spec: ModelSpec, model: Any, state: dict[str, Any], opened: OpenedWeights, changed: dict[str, Any]) -> None:
     """``get_model(weights=W, num_classes=3)``: load what matches; only the head may be left re-initialised."""
     head = head_of(spec)
+    state = with_base(spec, model, opened, state)
     loaded, fresh = load_matching(model, state)
     unused = [k for k in state if k not in loaded]  # in the file, not in this model (or of another shape)
     beyond = [k for k in dict.fromkeys(fresh + unused) if not in_modules(k, head)]
@@ -202,6 +203,16 @@ def _load_with_new_head(spec: ModelSpec, model: Any, state: dict[str, Any], open
                       f"{', '.join(fresh)} (left as the builder initialised them: train them)", UserWarning, stacklevel=4)
 
 
+def with_base(spec: ModelSpec, model: Any, opened: OpenedWeights, state: dict[str, Any]) -> dict[str, Any]:
+    """The whole state of weights stored as the difference to a pinned base: ``model`` was built from that base
+    (``opened.model_kwargs`` name its folder), so it holds the base's tensors; those outside the head, then the
+    difference ``state`` on top. Other weights: ``state`` as it is."""
+    if opened.weights.base is None:
+        return state
+    head = head_of(spec)
+    return {**{k: v for k, v in model.state_dict().items() if not in_modules(k, head)}, **state}
+
+
 def start_from(spec: ModelSpec, model: Any, opened: OpenedWeights, *, progress: bool = True) -> dict[str, Any]:
     """``zoo train --init``: load into ``model`` every tensor of ``opened`` whose name and shape match, and the
     side files that come with it (the LSTM's vocabulary: its embedding rows belong to it). Returns what was
@@ -214,7 +225,7 @@ def start_from(spec: ModelSpec, model: Any, opened: OpenedWeights, *, progress: 
     """
     head = head_of(spec)
     other = opened.arch not in (None, spec.name)
-    state = opened.state_dict(progress=progress)
+    state = with_base(spec, model, opened, opened.state_dict(progress=progress))
     loaded, fresh = load_matching(model, state, skip=head if other else ())
     backbone_fresh = [k for k in fresh if not in_modules(k, head)]
     if other and backbone_fresh:

@@ -35,12 +35,14 @@ def huggingface_hub() -> Any:
 
 
 def fetch_url_to_cache(url: str, sha256: str, *, progress: bool = True) -> Path:
-    """Download ``url`` into the cache as ``<sha256>.safetensors`` unless it is already there.
+    """Download ``url`` into the cache as ``<sha256>.safetensors`` (``<sha256>.pth`` for a pickle such as
+    torchvision's ``.pth`` files) unless it is already there.
 
     The download goes to a temporary file that is renamed into place only after its hash matches,
     so an interrupted or corrupt download never leaves a file that a later load would trust.
     """
-    target = cache_dir() / f"{sha256}.safetensors"
+    suffix = Path(url.split("?")[0]).suffix.lower()
+    target = cache_dir() / f"{sha256}{suffix if suffix in ('.pth', '.pt', '.bin', '.ckpt') else '.safetensors'}"
     if target.is_file() and sha256_file(target) == sha256:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +55,8 @@ def fetch_url_to_cache(url: str, sha256: str, *, progress: bool = True) -> Path:
         try:
             download_url_to_file(url, tmp, progress=progress)
         except Exception as exc:  # urllib raises many kinds; all mean "could not download"
-            raise WeightsError(f"could not download weights from {url}: {exc}") from None
+            raise WeightsError(f"could not download weights from {url} ({exc}); they are fetched once into the "
+                               f"cache: without a network, copy the file there as {target}") from None
         actual = sha256_file(tmp)
         if actual != sha256:
             raise WeightsError(f"downloaded {url} has sha256 {actual}, expected {sha256}; nothing was cached")

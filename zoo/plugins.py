@@ -35,6 +35,7 @@ ENTRY_POINT_GROUP = "zoo"
 BUILTIN_PLUGINS = (
     "zoo.families.mnist",  # mnist_cnn, mnist_mlp; digits, mnist
     "zoo.families.cifar",  # vgg16_cifar, dsconv_net, cifar_net; cifar10
+    "zoo.families.imagenet",  # vgg16 (torchvision's, ImageNet weights downloaded once)
     "zoo.families.text",  # lstm_sentiment, bert/bart classifiers; text datasets
     "zoo.families.user",  # the user's own data: imagefolder, text_csv
     "zoo.luna.family",  # LUNA16 models and datasets

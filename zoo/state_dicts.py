@@ -39,7 +39,9 @@ def load_state_dict(weights: Weights, *, progress: bool = True) -> dict[str, Any
             f"weights {weights.name}: sha256 of {path} is {actual}, but {weights.pinned_by} pins {weights.sha256}. "
             "The file is corrupt, truncated or was replaced; restore it (git checkout, or delete it to re-download)."
         )
-    if weights.allow_pickle and path.suffix in PICKLE_SUFFIXES:
+    # A pickle is unpickled (tensors only) when asked, or when a registered entry pins it (torchvision's .pth):
+    # its sha256 matched just above, so these are the published bytes.
+    if (weights.allow_pickle or weights.tag is not None) and path.suffix in PICKLE_SUFFIXES:
         import torch
 
         state = torch.load(path, map_location="cpu", weights_only=True)

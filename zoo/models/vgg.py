@@ -1,4 +1,4 @@
-"""VGG16 with batch norm for 32x32 images (CIFAR-10): ``vgg16_cifar``.
+"""VGG16 with batch norm for 32x32 images (CIFAR-10): ``vgg16_cifar``; and torchvision's ImageNet VGG16: ``vgg16``.
 
 Takes normalised ``float32 [N, C, 32, 32]`` images and returns logits ``[N, num_classes]``. The five
 2x2 max-pools take 32x32 down to 1x1, so the classifier is a single ``Linear(512, num_classes)``;
@@ -19,7 +19,7 @@ from torch import nn
 
 from zoo.models.common import check_input_shape, init_cnn_weights
 
-__all__ = ["VGG_CIFAR_CONFIGS", "VGGCifar", "vgg16_cifar"]
+__all__ = ["VGG_CIFAR_CONFIGS", "VGGCifar", "vgg16_cifar", "vgg16"]
 
 #: Output channels of each 3x3 convolution, "M" for a 2x2 max-pool (the standard 13-conv VGG16).
 VGG_CIFAR_CONFIGS: dict[str, tuple[int | str, ...]] = {
@@ -68,3 +68,14 @@ def vgg16_cifar(*, num_classes: int = 10, in_channels: int = 3) -> VGGCifar:
     reach about 93-94% CIFAR-10 test accuracy; no weights are shipped (nobody here can download CIFAR-10).
     """
     return VGGCifar(VGG_CIFAR_CONFIGS["vgg16"], num_classes=num_classes, in_channels=in_channels, name="vgg16_cifar")
+
+
+def vgg16(*, num_classes: int = 1000, dropout: float = 0.5) -> nn.Module:
+    """torchvision's VGG16 (no batch norm), the course's transfer-learning backbone (138.4M parameters).
+
+    Input ``float32 [N, 3, H, W]`` (ImageNet weights: 224x224, ImageNet mean/std) -> logits ``[N, num_classes]``;
+    its 7x7 adaptive pool takes any size of at least 32x32. The last layer, ``classifier.6``, is the head.
+    """
+    from torchvision.models import vgg16 as torchvision_vgg16
+
+    return torchvision_vgg16(weights=None, num_classes=num_classes, dropout=dropout)

@@ -80,7 +80,7 @@ def imagenet_state_dict(checkpoint: str | Path, timm_names: list[str]) -> dict[s
 
 
 def efficientnet_lite0(*, num_classes: int = IMAGENET_CLASSES, in_chans: int = 3, stem_stride: int = 2,
-                       drop_rate: float = 0.2, checkpoint: str | None = None) -> nn.Module:
+                       drop_rate: float = 0.0, checkpoint: str | None = None) -> nn.Module:
     """EfficientNet-Lite0 (timm's ``efficientnet_lite0``, 4.65M parameters with the ImageNet head).
 
     Input ``float32 [N, in_chans, H, W]`` (any H, W >= 32 / stem_stride; ImageNet weights: 224x224, mean and std
@@ -90,11 +90,18 @@ def efficientnet_lite0(*, num_classes: int = IMAGENET_CLASSES, in_chans: int = 3
       module docstring). With ``num_classes`` other than 1000 the classifier stays freshly initialised.
     * ``in_chans=1``: grayscale input; the ImageNet stem's kernels are summed over the colour channels, so a
       grey image gives what its three-channel copy gives.
+    * ``drop_rate``: dropout before the classifier in training (timm's default, 0: the frozen-backbone feature
+      cache of ``zoo train --freeze backbone`` needs nothing random below the head).
     * ``stem_stride=1``: the stem keeps the resolution (the whole network then has stride 16, not 32), the
       way small images (28x28) reach the backbone at a useful size without being upsampled; no tensor changes.
     """
-    import timm
+    try:
+        import timm
+    except ImportError:
+        from zoo.errors import ZooError
 
+        raise ZooError("efficientnet_lite0 is built by timm, which is not installed: pip install timm "
+                       "(or reinstall zoo-timm, which depends on it)") from None
     if stem_stride not in (1, 2):
         raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride!r}")
     model = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=num_classes, in_chans=in_chans,

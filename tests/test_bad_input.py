@@ -160,7 +160,7 @@ def test_bad_text_files_write_nothing(capsys, tmp_path, content, data_args, mess
 ])
 def test_resume_from_a_damaged_run_folder(capsys, tmp_path, damage, message):
     run = tmp_path / "run"
-    config = TrainConfig("mnist_mlp", "digits", out=str(run), progress=False)
+    config = TrainConfig("mnist_mlp", "digits", out=str(run), progress=False).with_lr()  # as train() writes it
     runs.write_config(config)
     (run / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
     for name, data in damage.items():

@@ -85,3 +85,30 @@ def test_the_check_leaves_the_random_stream_as_it_was():
     torch.manual_seed(3)
     why_not_cacheable(model, ("fc",), images().batch(torch.arange(4))[0], frozen=frozen_of(model), device=torch.device("cpu"))
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_frozen_backbone_run_trains_the_same_weights_with_and_without_the_cache(tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    from zoo.runs import TrainConfig
+    from zoo.train import train
+
+    common = dict(model="mnist_cnn", data="digits", init="mnist_cnn.digits", freeze="backbone", epochs=2, device="cpu")
+    cached = train(TrainConfig(**common, out=str(tmp_path / "cached")))
+    said = capsys.readouterr().out
+    assert "the backbone's output of 1438 samples computed once; each epoch trains 'fc2'" in said
+    whole = train(TrainConfig(**common, feature_cache=False, out=str(tmp_path / "whole")))
+    assert "--no-feature-cache" in whole.run_dir.joinpath("report.json").read_text()
+    a, b = load_file(str(cached.weights)), load_file(str(whole.weights))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert cached.test_report["accuracy"] == whole.test_report["accuracy"]
+
+
+def test_augmented_training_images_run_the_whole_model_and_say_why(tmp_path, capsys):
+    from zoo.runs import TrainConfig
+    from zoo.train import train
+
+    train(TrainConfig(model="mnist_cnn", data="digits", init="mnist_cnn.digits", freeze="backbone", epochs=1,
+                      augment="light", device="cpu", out=str(tmp_path / "run")))
+    assert "the whole model runs every epoch (the training images are augmented (--augment none" in capsys.readouterr().out
+    assert not cache_folder().exists()

@@ -125,6 +125,23 @@ def test_texts_from_arguments_and_from_a_file(capsys, tmp_path):
     assert Predictor.from_name("lstm_sentiment").kind == "text"
 
 
+def test_a_text_file_with_a_byte_order_mark_or_from_stdin_predicts_as_without(capsys, tmp_path, monkeypatch):
+    """Notepad's "UTF-8 with BOM": the mark is no part of the first text, which would otherwise be another token
+    (and another prediction); ``--file -`` reads standard input the same way."""
+    import io
+    import sys
+
+    texts = "Terrible plot, awful ending.\nGreat acting.\n"
+    (tmp_path / "plain.txt").write_text(texts, encoding="utf-8")
+    (tmp_path / "bom.txt").write_text(texts, encoding="utf-8-sig")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(texts.encode("utf-8-sig"))))
+    results = [run(capsys, "predict", "lstm_sentiment", "--json", "--file", file)
+               for file in (tmp_path / "plain.txt", tmp_path / "bom.txt", "-")]
+    assert [code for code, _, _ in results] == [0, 0, 0], results
+    assert json.loads(results[1][1]) == json.loads(results[2][1]) == json.loads(results[0][1])
+    assert json.loads(results[1][1])[0]["input"] == "Terrible plot, awful ending."
+
+
 def test_predict_sentiment_on_the_default_weights_trained_on_real_sentences():
     """The course's predict_sentiment, on lstm_sentiment's default weights (the movies snippets of the VADER study)."""
     assert zoo.get_weights("lstm_sentiment").name == "lstm_sentiment.movies"

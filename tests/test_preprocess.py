@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from PIL import Image
 import zoo
 from zoo.datasets.common import ImageTensorDataset
 from zoo.errors import DataError, WeightsError, ZooError
-from zoo.preprocess import Preprocessing, _decode_png, load_image
+from zoo.preprocess import Preprocessing, _decode_png, image_header, load_image, max_image_pixels
 from zoo.weights import read_manifest, shipped_manifest_path
 
 MNIST = Preprocessing(channels=1, size=(28, 28), mean=(0.1307,), std=(0.3081,))
@@ -166,8 +167,76 @@ def test_a_file_that_is_not_an_image_is_named(tmp_path):
         (tmp_path / name).write_bytes(data)
         with pytest.raises(DataError, match=f"{tmp_path / name}: (not an image|cannot be read)"):
             MNIST(tmp_path / name)
-    with pytest.raises(DataError, match="a folder, not an image"):
+    with pytest.raises(DataError, match=f"{tmp_path} is a folder: expected an image file"):
         load_image(tmp_path)
+
+
+# ------------------------------------------------------------------- what the one reader refuses before decoding
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "device"])
+def test_a_special_file_is_refused_without_being_opened(tmp_path, kind):
+    from tests.test_bad_input_images import WHAT, special_file, without_hanging
+
+    path = special_file(tmp_path / f"x.{'png' if kind == 'fifo' else 'jpg'}", kind)
+    for read in (load_image, image_header):
+        with pytest.raises(DataError, match=rf"x\.\w+ is {re.escape(WHAT[kind])}, not a regular file: expected an image file"):
+            without_hanging(lambda: read(path), [path], seconds=30)
+
+
+def test_an_image_over_the_pixel_limit_is_refused_from_its_header_without_decoding(tmp_path, monkeypatch):
+    from PIL import ImageFile
+
+    from tests.test_bad_input_images import BOMB, bmp_header, jpeg_header, png_header
+
+    def decode(*args, **kwargs):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", decode)
+    monkeypatch.setattr(Image, "frombytes", decode)
+    for name, data in (("a.png", png_header(20000, 20000)), ("b.jpg", jpeg_header(20000, 20000)), ("c.bmp", bmp_header(20000, 20000))):
+        (tmp_path / name).write_bytes(data)
+        for read in (load_image, image_header):
+            with pytest.raises(DataError) as raised:
+                read(tmp_path / name)
+            assert str(raised.value) == f"{tmp_path / name}: {BOMB}"
+        assert _decode_png(png_header(20000, 20000)) is None  # steps aside for Image.open's header, not decoded
+
+
+def test_the_pixel_limit_is_pils_default_or_the_environments_and_the_only_one(tmp_path, monkeypatch):
+    Image.new("RGB", (40, 30)).save(tmp_path / "x.bmp")  # 1,200 pixels, read by PIL
+    Image.new("L", (40, 30)).save(tmp_path / "x.png")  # read by the fast PNG reader
+    assert max_image_pixels() == Image.MAX_IMAGE_PIXELS == 89_478_485
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # PIL's own check: off while the reader reads a header
+    assert load_image(tmp_path / "x.bmp").shape == (3, 30, 40) and Image.MAX_IMAGE_PIXELS == 500
+    monkeypatch.setenv("ZOO_MAX_IMAGE_PIXELS", "1199")
+    for name in ("x.bmp", "x.png"):
+        with pytest.raises(DataError, match=f"x.{name[2:]}: image is 40x30 = 1,200 pixels, more than the limit of 1,199; "):
+            load_image(tmp_path / name)
+    assert _decode_png((tmp_path / "x.png").read_bytes()) is None
+    monkeypatch.setenv("ZOO_MAX_IMAGE_PIXELS", "1200")
+    assert max_image_pixels() == 1200 and load_image(tmp_path / "x.png").shape == (1, 30, 40)
+    assert image_header(tmp_path / "x.bmp") == (3, 30, 40)
+    for bad in ("lots", "-1", "0", "1e9"):
+        monkeypatch.setenv("ZOO_MAX_IMAGE_PIXELS", bad)
+        with pytest.raises(DataError, match=f"ZOO_MAX_IMAGE_PIXELS='{bad}' is not valid: expected a number of pixels"):
+            max_image_pixels()
+
+
+def test_float_pixels_follow_one_rule_from_a_file_a_pil_image_an_array_and_a_tensor(tmp_path):
+    values = np.linspace(0, 1, 5 * 6, dtype=np.float32).reshape(5, 6)
+    expected = torch.from_numpy(np.rint(values.astype(np.float64) * 255).astype(np.uint8))[None]
+    Image.fromarray(values, mode="F").save(tmp_path / "f.tif")
+    with Image.open(tmp_path / "f.tif") as image:
+        assert image.mode == "F"
+        for source in (tmp_path / "f.tif", image, np.asarray(image), torch.from_numpy(values)):
+            assert torch.equal(load_image(source), expected), type(source)
+    assert image_header(tmp_path / "f.tif") == (1, 5, 6)
+    Image.fromarray(values * 255, mode="F").save(tmp_path / "f255.tif")
+    with Image.open(tmp_path / "f255.tif") as image:
+        for source in (tmp_path / "f255.tif", image, np.asarray(image), torch.from_numpy(values * 255)):
+            with pytest.raises(DataError, match="float pixel values must lie in 0..1; these run from 0 to 255"):
+                load_image(source)
 
 
 # -------------------------------------------------------------------------------------------------- as data
@@ -228,6 +297,9 @@ def test_shipped_manifest_entries_carry_their_data_sets_preprocessing(name):
         assert spec.preprocessing is None  # texts (the tokenizer is the preprocessing), CT scans
         return
     prep = Preprocessing.from_dict(spec.preprocessing)
+    if spec.dataset == "imagenet-1k":  # published weights (vgg16.imagenet): the registration's ImageNet rule
+        assert prep == Preprocessing.from_dict(get_registry().model(spec.arch).preprocessing) and prep.crop_pct == 0.875
+        return
     assert prep == DATA_SET_PREPROCESSING[spec.dataset]
     assert zoo.get_preprocess(name) == prep
     assert _test_split(spec.dataset).preprocessing == prep
@@ -310,3 +382,26 @@ def test_training_records_the_train_sets_preprocessing_and_pinning_and_publishin
     staged = stage("mnist_mlp", str(run / "model.safetensors"), tmp_path / "staged", repo_id="org/mlp")
     assert json.loads((staged / "config.json").read_text())["zoo"]["preprocessing"] == expected
     assert "- Preprocessing: 1 channel(s), resized to 28x28 (bilinear)" in (staged / "README.md").read_text()
+
+
+@pytest.mark.parametrize("height, width", [(427, 640), (640, 427), (100, 100), (20, 300)])
+def test_crop_pct_resizes_the_shorter_side_then_cuts_the_centre_as_torchvision_does(height, width):
+    """ImageNet's rule (``crop_pct=0.875``: shorter side to 256, centre 224x224) against torchvision's tensor
+    transforms on the same uint8 pixels; a small image is enlarged first, so none is too small to crop."""
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as TF
+
+    pixels = torch.randint(0, 256, (3, height, width), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    prep = Preprocessing(channels=3, size=(224, 224), mean=(0.5,) * 3, std=(0.5,) * 3, resize="bicubic", crop_pct=0.875)
+    ours = prep.to_uint8(pixels)
+    theirs = TF.center_crop(TF.resize(pixels, 256, interpolation=InterpolationMode.BICUBIC, antialias=True), [224, 224])
+    assert ours.shape == theirs.shape == (3, 224, 224)
+    assert (ours.int() - theirs.int()).abs().max() <= 1  # rounding of the same arithmetic
+    assert Preprocessing.from_dict(prep.to_dict()) == prep and prep.to_dict()["crop_pct"] == 0.875
+    assert "crop_pct" not in Preprocessing(channels=1, size=(28, 28), mean=(0.5,), std=(0.5,)).to_dict()
+
+
+@pytest.mark.parametrize("crop_pct", [0, 1.5, "0.9", True])
+def test_a_bad_crop_pct_is_refused(crop_pct):
+    with pytest.raises(DataError, match="'crop_pct' must be a fraction in"):
+        Preprocessing(channels=3, size=(224, 224), mean=(0.5,) * 3, std=(0.5,) * 3, crop_pct=crop_pct)

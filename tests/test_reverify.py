@@ -78,6 +78,26 @@ def test_data_not_here_is_skipped_never_passed():
     assert result.status == "skipped" and "not available here" in result.reason and not result.checks
 
 
+def test_the_users_image_folders_are_remeasured_as_zoo_eval_measures_them(tmp_path):
+    """Colour 56x56 images for a grey 28x28 model: both go through the weights' preprocessing (verify did not)."""
+    import numpy as np
+    from PIL import Image
+
+    from zoo.reverify import evaluate_registered, remeasure
+
+    for split in ("train", "test"):
+        for label in range(10):
+            (tmp_path / split / str(label)).mkdir(parents=True)
+            pixels = np.random.default_rng(label).integers(0, 256, (56, 56, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / split / str(label) / "a.png")
+    report, _ = evaluate_registered("mnist_mlp", "imagefolder", weights="digits", split="test", root=str(tmp_path),
+                                    progress=False)
+    recorded = {"split": "test", **{metric: report[metric] for metric in MANIFEST_METRICS}}
+    result = remeasure("mnist_mlp", "digits", "imagefolder", recorded, entry="mnist_mlp.digits", root=str(tmp_path),
+                       class_names=_shipped("mnist_mlp.digits").class_names)
+    assert result.status == "ok" and result.num_samples == 10, result.reason
+
+
 def test_cli_table_json_and_exit_codes(capsys, monkeypatch):
     assert main(["verify", "--metrics", "mnist_cnn.digits"]) == 0
     out = capsys.readouterr().out

@@ -30,7 +30,7 @@ EVERY_OPTION = dict(
     root="my data/sms.csv", epochs=3, batch_size=8, optimizer="sgd", lr=0.05, momentum=0.5, weight_decay=1e-4,
     schedule="step", step_size=2, gamma=0.5, label_smoothing=0.1, loss="cross_entropy", augment="light", amp=True,
     channels_last=True, val_fraction=0.25, val_from_train=True, patience=2, seed=3, device="cpu", init="mnist_cnn.digits",
-    freeze="backbone", workers=2, nproc=2, download=True,
+    freeze="backbone", feature_cache=False, workers=2, nproc=2, download=True,
     model_kwargs={"n_feature": 8, "name": "it's", "as_text": "32", "flag": True, "nothing": None, "sizes": [1, 2]},
     data_kwargs={"text_column": "body text", "split_seed": 1},
 )
@@ -107,9 +107,9 @@ def test_the_train_options_come_from_the_config():
 
 
 def test_a_resumed_run_must_keep_its_settings(tmp_path):
-    config = TrainConfig("mnist_cnn", "digits", out=str(tmp_path))
+    config = TrainConfig("mnist_cnn", "digits", out=str(tmp_path)).with_lr()  # as train() writes it: lr decided
     runs.write_config(config)
-    runs.check_resumable(TrainConfig("mnist_cnn", "digits", out=str(tmp_path), epochs=20, device="cuda", resume=True))
+    runs.check_resumable(TrainConfig("mnist_cnn", "digits", out=str(tmp_path), epochs=20, device="cuda", resume=True).with_lr())
     with pytest.raises(ZooError, match="other settings \\(lr: 0.001 -> 0.1\\)"):
         runs.check_resumable(TrainConfig("mnist_cnn", "digits", out=str(tmp_path), lr=0.1))
     saved = json.loads((tmp_path / "config.json").read_text())
@@ -133,3 +133,13 @@ def test_report_to_manifest_metrics_and_training(tmp_path):
         runs.read_report(tmp_path)
     with pytest.raises(ZooError, match="no report.json"):
         runs.read_report(tmp_path / "missing")
+
+
+def test_the_learning_rate_left_out_is_decided_by_what_trains():
+    assert TrainConfig("mnist_cnn", "digits").with_lr().lr == runs.DEFAULT_LR == 1e-3
+    assert TrainConfig("mnist_cnn", "digits", freeze="backbone").with_lr().lr == runs.HEAD_ONLY_LR == 1e-2
+    assert TrainConfig("mnist_cnn", "digits", freeze="backbone", lr=0.5).with_lr().lr == 0.5
+    # A decided default is left out of the command, which decides it again the same way; another value is written.
+    assert "--lr" not in TrainConfig("mnist_cnn", "digits", freeze="backbone").with_lr().command()
+    assert "--lr 0.001" in TrainConfig("mnist_cnn", "digits", freeze="backbone", lr=1e-3).command()
+    assert "--lr 0.01" in TrainConfig("mnist_cnn", "digits", lr=1e-2).command()

@@ -34,6 +34,13 @@ def huggingface_hub() -> Any:
     return hf
 
 
+def cached_download(url: str, sha256: str) -> Path:
+    """Where :func:`fetch_url_to_cache` keeps the file of ``url``: ``<sha256>.safetensors``, or ``<sha256>.pth`` (the
+    URL's suffix) for a pickle such as torchvision's."""
+    suffix = Path(url.split("?")[0]).suffix.lower()
+    return cache_dir() / f"{sha256}{suffix if suffix in ('.pth', '.pt', '.bin', '.ckpt') else '.safetensors'}"
+
+
 def fetch_url_to_cache(url: str, sha256: str, *, progress: bool = True) -> Path:
     """Download ``url`` into the cache as ``<sha256>.safetensors`` (``<sha256>.pth`` for a pickle such as
     torchvision's ``.pth`` files) unless it is already there.
@@ -41,8 +48,7 @@ def fetch_url_to_cache(url: str, sha256: str, *, progress: bool = True) -> Path:
     The download goes to a temporary file that is renamed into place only after its hash matches,
     so an interrupted or corrupt download never leaves a file that a later load would trust.
     """
-    suffix = Path(url.split("?")[0]).suffix.lower()
-    target = cache_dir() / f"{sha256}{suffix if suffix in ('.pth', '.pt', '.bin', '.ckpt') else '.safetensors'}"
+    target = cached_download(url, sha256)
     if target.is_file() and sha256_file(target) == sha256:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -8,32 +8,38 @@ dimension is dynamic; so are the dimensions a model declares in ``dynamic_dims``
 height and width; the transformer classifiers: the sequence length). A model that cannot be exported says
 why in ``not_exportable`` (``lstm_sentiment``; ``bart_classifier`` to pt2).
 
-After writing, the file is loaded back (ONNX Runtime on the CPU, ``torch.export.load``), run on an input
-of another batch size than the example it was exported with, and compared with eager PyTorch; above the
-tolerance the file is removed and the export fails. The ONNX file carries the model name, the class
-names and the preprocessing in its ``metadata_props``; the pt2 archive the same JSON as an extra file.
+The file is made in memory, loaded back from there (ONNX Runtime on the CPU, ``torch.export.load``), run on
+an input of another batch size than the example it was exported with, and compared with eager PyTorch; only
+within the tolerance is it written (atomically, by ``zoo.files``), so no temporary lies on disk for the
+seconds a kill is likely to hit, and a killed write's temporary is removed at the next. The ONNX file carries
+the model name, the class names and the preprocessing in its ``metadata_props``; the pt2 archive the same JSON
+as an extra file. ``--opset`` is honoured or refused: the dynamo exporter writes opset 18 and above, and lower
+ones only where onnx's version converter can convert the model; the written file's opset is checked.
 
 ONNX needs the ``export`` extra (onnx, onnxruntime, onnxscript), imported only here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from zoo.api import get_model, get_preprocess
 from zoo.errors import ZooError
-from zoo.files import current_umask
+from zoo.files import atomic_write_bytes, remove_stale_temporaries
 from zoo.plugins import get_registry
 from zoo.version import __version__
 
 FORMATS = ("onnx", "pt2")
 #: The batch size of the example the model is traced with; parity is checked on EXAMPLE_BATCH + 1.
 EXAMPLE_BATCH = 2
+#: The opsets torch.onnx's dynamo exporter writes from (its TORCHLIB_OPSET), and the lowest it accepts to convert to.
+EXPORTER_OPSET, LOWEST_OPSET = 18, 7
 
 
 class ExportError(ZooError):
@@ -70,33 +76,28 @@ def export_model(name: str, *, weights: Any = None, format: str = "onnx", out: s
     target = _target(name, weights, format, out)
     if format == "onnx":
         _onnx_modules()  # says which extra to install before any work
+    _check_opset(opset, format)
     model = get_model(name, weights=weights, **(model_kwargs or {})).eval()
     example = _example(model, spec, EXAMPLE_BATCH)
     check = _example(model, spec, EXAMPLE_BATCH + 1, seed=1, grow=16)  # other batch; other H, W where dynamic
     dims = _dynamic_shapes(example, spec)
     metadata = _metadata(name, weights, spec)
-    # The temporary name keeps the suffix: torch.export.save/load expect a file ending in .pt2.
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
-    os.close(fd)
-    try:
-        if format == "onnx":
-            _export_onnx(model, example, dims, tmp, opset, metadata, optimize)
-            exported = _run_onnx(tmp, check)
-        else:
-            _export_pt2(model, _positional(model, example), dims, tmp, metadata)
-            exported = _run_pt2(tmp, _positional(model, check))
-        import torch
+    if format == "onnx":
+        data = _export_onnx(model, example, dims, opset, metadata, optimize)
+        exported = _run_onnx(data, check)
+    else:
+        data = _export_pt2(model, _positional(model, example), dims, metadata)
+        exported = _run_pt2(data, _positional(model, check))
+    import torch
 
-        with torch.inference_mode():
-            eager = model(**check).float()
-        diff = float((exported.float() - eager).abs().max())
-        if not diff <= atol:
-            raise ExportError(f"{name} exported to {format} differs from PyTorch by up to {diff:.3g} on a batch of "
-                              f"{EXAMPLE_BATCH + 1} (tolerance {atol:g}, --atol); no file written")
-        os.chmod(tmp, 0o666 & ~current_umask())
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with torch.inference_mode():
+        eager = model(**check).float()
+    diff = float((exported.float() - eager).abs().max())
+    if not diff <= atol:
+        raise ExportError(f"{name} exported to {format} differs from PyTorch by up to {diff:.3g} on a batch of "
+                          f"{EXAMPLE_BATCH + 1} (tolerance {atol:g}, --atol); no file written")
+    remove_stale_temporaries(target.parent, f".{target.stem}.*.tmp{target.suffix}")  # as hubzoo 0.1.0 named them
+    atomic_write_bytes(target, data)
     shape = {k: list(v.shape) for k, v in check.items() if hasattr(v, "shape")}
     return ExportResult(target, format, diff, shape, [f"{k}: {', '.join(v.values())}" for k, v in dims.items()])
 
@@ -190,36 +191,74 @@ def _onnx_modules() -> Any:
     return onnx, onnxruntime
 
 
-def _export_onnx(model: Any, example: dict, dims: dict, path: str, opset: int | None, metadata: dict[str, str],
-                 optimize: bool) -> None:
-    import contextlib
+def _check_opset(opset: int | None, format: str) -> None:
+    """Refuse, before any work, an ``--opset`` that no exported file could have; whether the exporter reaches an
+    opset below :data:`EXPORTER_OPSET` is seen in the file it writes (:func:`_export_onnx`)."""
+    if opset is None:
+        return
+    if format != "onnx":
+        raise ZooError(f"--opset is for --format onnx; a {format} file has no opset")
+    highest = _onnx_modules()[0].defs.onnx_opset_version()
+    if not LOWEST_OPSET <= opset <= highest:
+        raise ZooError(f"--opset {opset} is not valid: expected {LOWEST_OPSET} to {highest}; the exporter writes "
+                       f"{EXPORTER_OPSET} to {highest}, lower ones where onnx's converter can convert the model")
+
+
+@contextlib.contextmanager
+def _exporter_logs() -> Iterator[list[Any]]:
+    """The records torch.onnx and onnxscript log while exporting (notes on converting the opset, a failed
+    conversion's traceback), kept off stderr and handed back: the export says what matters in one line."""
+    import logging
+    import logging.handlers
+
+    collect = logging.handlers.BufferingHandler(capacity=1_000_000)
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
+    saved = [(logger.handlers, logger.propagate) for logger in loggers]
+    for logger in loggers:
+        logger.handlers, logger.propagate = [collect], False
+    try:
+        yield collect.buffer
+    finally:
+        for logger, (handlers, propagate) in zip(loggers, saved):
+            logger.handlers, logger.propagate = handlers, propagate
+
+
+def _export_onnx(model: Any, example: dict, dims: dict, opset: int | None, metadata: dict[str, str],
+                 optimize: bool) -> bytes:
+    """The ONNX file's bytes, with ``metadata`` in its ``metadata_props`` and the ``opset`` asked for."""
     import sys
 
     import torch
 
     onnx, _ = _onnx_modules()
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # the exporter reports its steps on stdout
+        with contextlib.redirect_stdout(sys.stderr), _exporter_logs() as logs:  # the exporter reports its steps on stdout
             program = torch.onnx.export(model, (), kwargs=example, dynamo=True, dynamic_shapes=_torch_dynamic(dims, example),
                                         opset_version=opset, optimize=optimize, verbose=False)
     except Exception as exc:
         raise ExportError(f"torch.onnx.export cannot export this model: {_first_line(exc)}") from None
     try:
-        program.save(path)
+        proto = program.model_proto
     except Exception as exc:
         raise ExportError(f"torch.onnx.export traced the model but cannot save it: {_first_line(exc)}") from None
-    proto = onnx.load(path)
+    written = next((i.version for i in proto.opset_import if i.domain in ("", "ai.onnx")), None)
+    if opset is not None and written != opset:
+        failed = [r.exc_info[1] for r in logs if r.exc_info]  # onnx's converter, through onnxscript's warning
+        why = f", which onnx's converter cannot convert ({str(failed[-1]).split('failed: ')[-1][:200]})" if failed else ""
+        raise ExportError(f"{metadata['hubzoo.model']} cannot be exported at --opset {opset}: the exporter wrote opset "
+                          f"{written}{why}; ask for --opset {EXPORTER_OPSET} to {onnx.defs.onnx_opset_version()}, "
+                          "or leave it out")
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    onnx.save(proto, path)
+    return proto.SerializeToString()
 
 
-def _run_onnx(path: str, inputs: dict[str, Any]) -> Any:
+def _run_onnx(data: bytes, inputs: dict[str, Any]) -> Any:
     import torch
 
     _, ort = _onnx_modules()
-    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     feed = {i.name: inputs[i.name].numpy() for i in session.get_inputs()}
     return torch.from_numpy(session.run(None, feed)[0])
 
@@ -234,9 +273,10 @@ def _positional(model: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     return {name: inputs[name] for name in names}
 
 
-def _export_pt2(model: Any, example: dict, dims: dict, path: str, metadata: dict[str, str]) -> None:
-    """Trace with ``example``'s values as positional arguments (its keys in ``forward``'s order, see
-    :func:`_positional`), so the loaded program is called ``module()(x)``, as torchvision's and timm's are."""
+def _export_pt2(model: Any, example: dict, dims: dict, metadata: dict[str, str]) -> bytes:
+    """The pt2 archive's bytes, traced with ``example``'s values as positional arguments (its keys in ``forward``'s
+    order, see :func:`_positional`), so the loaded program is called ``module()(x)``, as torchvision's and timm's are.
+    Saved into memory: on a full disk torch's C++ zip writer aborts the process, where Python's write raises."""
     import torch
 
     dynamic = _torch_dynamic(dims, example)
@@ -244,17 +284,19 @@ def _export_pt2(model: Any, example: dict, dims: dict, path: str, metadata: dict
         program = torch.export.export(model, tuple(example.values()), dynamic_shapes=tuple(dynamic[k] for k in example))
     except Exception as exc:
         raise ExportError(f"torch.export cannot export this model: {_first_line(exc)}") from None
+    buffer = io.BytesIO()
     try:
-        torch.export.save(program, path, extra_files={"hubzoo.json": json.dumps(metadata)})
+        torch.export.save(program, buffer, extra_files={"hubzoo.json": json.dumps(metadata)})
     except Exception as exc:  # a traced program that cannot be serialised (e.g. data-dependent shapes)
         raise ExportError(f"torch.export traced the model but cannot save it: {_first_line(exc)}") from None
+    return buffer.getvalue()
 
 
-def _run_pt2(path: str, inputs: dict[str, Any]) -> Any:
+def _run_pt2(data: bytes, inputs: dict[str, Any]) -> Any:
     """Load the program as a user would and call it positionally (``inputs`` in ``forward``'s order)."""
     import torch
 
-    program = torch.export.load(path)
+    program = torch.export.load(io.BytesIO(data))
     with torch.inference_mode():
         return program.module()(*inputs.values())
 

@@ -30,7 +30,7 @@ from torch import nn
 from zoo.evaluation import forward, iterate_batches
 from zoo.files import atomic_write_bytes, zoo_home
 
-__all__ = ["FeatureSet", "HeadInputs", "head_module", "why_not_cacheable", "head_inputs", "cache_folder"]
+__all__ = ["FeatureSet", "HeadInputs", "head_module", "why_not_cacheable", "head_inputs", "cache_folder", "for_training"]
 
 
 class FeatureSet(torch.utils.data.Dataset):
@@ -187,3 +187,28 @@ def head_inputs(model: nn.Module, head: Sequence[str], train_set: Any, val_set: 
         val, reused_val = _stored(model, head, val_set, batch_size=batch_size, device=device, amp=amp, progress=progress)
         reused = reused and reused_val
     return HeadInputs(head_module(model, head), train, val, reused)
+
+
+def for_training(config: Any, head: Sequence[str], model: nn.Module, frozen: Sequence[nn.Module], train_set: Any,
+                 val_set: Any, device: torch.device, *, world: int, lead: bool) -> HeadInputs | None:
+    """The trainer's choice: stored head inputs when ``config`` (a ``zoo.runs.TrainConfig``) trains only the head
+    (``--freeze backbone``), with no augmentation, in one process, and the model passes :func:`why_not_cacheable`;
+    else ``None``, after saying why on rank 0 when the run asked for a frozen backbone."""
+    if config.freeze != "backbone" or not config.feature_cache:
+        return None
+    augmented = config.augment != "none" and getattr(train_set, "augment", None) is not None
+    reason = ("the training images are augmented (--augment none turns that off)" if augmented
+              else "it runs in several processes" if world > 1 else None)
+    if reason is None:
+        probe, _ = next(iterate_batches(train_set, torch.arange(min(8, len(train_set))), batch_size=8, device=device))
+        reason = why_not_cacheable(model, head, probe, frozen=frozen, device=device)
+    if reason is not None:
+        if lead and config.progress:
+            print(f"--freeze backbone: the whole model runs every epoch ({reason})")
+        return None
+    cached = head_inputs(model, head, train_set, val_set, batch_size=max(256, config.batch_size), device=device,
+                         amp=config.amp, progress=config.progress and lead)
+    if lead and config.progress:
+        print(f"--freeze backbone: the backbone's output of {len(cached.train_set)} samples "
+              f"{'read from the cache' if cached.reused else 'computed once'}; each epoch trains {head[0]!r} on it")
+    return cached

@@ -9,20 +9,30 @@ the stack stays cheap to import.
   give it the usual permissions (``0666 & ~umask``), then rename it over the target;
 * :func:`write_json`: strict JSON (NaN and infinities become ``null``), written atomically;
 * :func:`remove_stale_temporaries`: what killed writers left behind, removed at the next write;
-* :func:`sha256_file`, :func:`file_lock`.
+* :func:`sha256_file`, :func:`file_lock`;
+* :func:`read_user_text`: the one reader of the user's text files (``zoo predict --file``, ``text_csv``, IMDB,
+  LUNA16's CSV files): UTF-8 with its byte-order mark dropped, or one line saying what the file is instead;
+* :func:`check_regular_file`, :func:`open_regular_file` and :func:`regular_files`: the user's files for the
+  image and scan readers, never a FIFO, socket or device (opening one may block forever), and the one walk
+  over the user's folders.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import math
 import os
+import stat
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+from zoo.errors import DataError
 
 
 def zoo_home() -> Path:
@@ -47,20 +57,26 @@ def atomic_write_chunks(path: str | os.PathLike, chunks: Iterable[bytes | memory
 
     Readers see the old file or the whole new one, never a part; the file gets the permissions a plain
     ``open(path, "w")`` would give it (``mkstemp`` alone makes it private). A failure removes the
-    temporary file.
+    temporary file; an ``OSError`` names ``path``, never the temporary.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent, f".{path.name}.*.tmp")  # left by a writer that was killed
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None and (
+                exc.filename is None or Path(exc.filename).name.startswith(f".{path.name}.")):
+            # A full disk names no file, a failed mkstemp or rename the temporary: name the file asked for.
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
 
 
@@ -158,3 +174,106 @@ def file_lock(path: str | os.PathLike) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def read_user_text(path: str | os.PathLike, *, name: str, expected: str) -> str:
+    """The text of the user's file ``path`` (``-``: standard input; a pipe such as ``/dev/stdin`` or ``<(...)`` is
+    read like a file), decoded as UTF-8 with a leading byte-order mark dropped (Python's ``utf-8-sig``), line ends
+    kept as written. Anything else is a one-line :class:`~zoo.errors.DataError` that starts with ``name`` (the file
+    as the user gave it: ``--file texts.txt``), says what the file is instead (missing, a folder, a socket, bytes
+    with NUL in them, UTF-16, not UTF-8 from a given line on) and what to do about it, or what was ``expected``."""
+    data = _user_bytes(path, name, expected)
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Notepad's "Unicode", PowerShell's `>`
+        raise DataError(f"{name} is UTF-16 text: re-save it as UTF-8")
+    if b"\0" in data:
+        raise DataError(f"{name} is not a text file (it holds NUL bytes): expected {expected}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{name} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}): re-save it as UTF-8 "
+                        "(for example: iconv -f CP1252 -t UTF-8 OLD > NEW, with its real encoding for CP1252)") from None
+
+
+def _user_bytes(path: str | os.PathLike, name: str, expected: str) -> bytes:
+    if os.fspath(path) == "-":
+        return sys.stdin.buffer.read()
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise DataError(f"{name} is a folder: expected {expected}")
+        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):  # a terminal or a pipe is read
+            kind = "a socket" if stat.S_ISSOCK(mode) else "a block device" if stat.S_ISBLK(mode) else "a special file"
+            raise DataError(f"{name} is {kind}, not a file: expected {expected}")
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise DataError(f"{name}: no such file") from None
+    except OSError as exc:  # no permission, a path through a file, ...
+        raise DataError(f"{name} cannot be read ({exc.strerror or exc})") from None
+
+
+#: The environment variable with the most pixels an image file may declare (``zoo.preprocess.max_image_pixels``);
+#: here, where the command line (which must not import torch) can name it too.
+MAX_IMAGE_PIXELS_VARIABLE = "ZOO_MAX_IMAGE_PIXELS"
+_READ_WITHOUT_WAITING = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+#: What a path is that is not a regular file, by the file type bits of its mode (``stat.S_IFMT``).
+_FILE_TYPES = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket",
+               stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
+
+
+def _check_regular(path: str | os.PathLike, mode: int, expected: str) -> None:
+    if stat.S_ISDIR(mode):
+        raise DataError(f"{os.fspath(path)} is a folder: expected {expected}")
+    if not stat.S_ISREG(mode):
+        kind = _FILE_TYPES.get(stat.S_IFMT(mode), "a special file")
+        raise DataError(f"{os.fspath(path)} is {kind}, not a regular file: expected {expected}")
+
+
+def check_regular_file(path: str | os.PathLike, expected: str) -> None:
+    """Nothing when ``path`` is a regular file or a link to one (checked with ``os.stat``, without opening it);
+    else a one-line :class:`~zoo.errors.DataError` naming the path, what it is and what was ``expected``
+    (``x.png is a FIFO (named pipe), not a regular file: expected an image file``; ``x.png: no such file``)."""
+    try:
+        _check_regular(path, os.stat(path).st_mode, expected)
+    except (FileNotFoundError, NotADirectoryError):
+        raise DataError(f"{os.fspath(path)}: no such file") from None
+    except OSError as exc:  # no permission to a folder on the way, ...
+        raise DataError(f"{os.fspath(path)} cannot be read ({exc.strerror or exc})") from None
+
+
+def open_regular_file(path: str | os.PathLike, expected: str) -> int:
+    """A read-only file descriptor of ``path`` (the caller closes it), which must be a regular file or a link to one.
+
+    Anything else is a one-line :class:`~zoo.errors.DataError` (:func:`check_regular_file`) and is not opened:
+    opening a FIFO waits for a writer, opening a device may do anything. The descriptor is opened without
+    waiting (``O_NONBLOCK``, which regular files ignore), so a FIFO swapped in after the check cannot block
+    either: it reads as empty. A file that cannot be opened is a ``DataError`` too."""
+    check_regular_file(path, expected)
+    try:
+        return os.open(path, _READ_WITHOUT_WAITING)
+    except OSError as exc:  # no permission, removed meanwhile, ...
+        raise DataError(f"{os.fspath(path)} cannot be read ({exc.strerror or exc})") from None
+
+
+def regular_files(folder: str | os.PathLike) -> list[str]:
+    """The one walk over the user's folders (``zoo predict DIR``, ``imagefolder``): the regular files under
+    ``folder`` (and links to them), recursively, sorted as paths (a folder's files together), each ``folder``
+    joined with its path below it. Hidden files and folders (``.name``) are left out, and so are FIFOs, sockets,
+    devices, broken links and links to folders, which are never opened. A folder that cannot be listed is a
+    one-line :class:`~zoo.errors.DataError` naming it."""
+    found, pending = [], [os.fspath(folder)]
+    while pending:
+        current = pending.pop()
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif entry.is_file():  # S_ISREG, through links
+                        found.append(entry.path)
+        except OSError as exc:
+            raise DataError(f"{current}: this folder cannot be read ({exc.strerror or exc})") from None
+    return sorted(found, key=lambda path: path.split(os.sep))

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import shutil
@@ -29,8 +28,8 @@ from typing import Any
 
 from zoo.api import get_model, get_weights
 from zoo.download import cache_dir, huggingface_hub
-from zoo.errors import WeightsError, ZooError
-from zoo.files import atomic_write_bytes, sha256_file
+from zoo.errors import WeightsError, ZooError, first_line
+from zoo.files import atomic_write_bytes, sha256_file, to_json
 from zoo.plugins import get_registry
 from zoo.reverify import check_publishable
 from zoo.weights import MANIFEST_NAME, Weights, check_assets, read_manifest, split_ref, user_manifest_path, write_manifest_entry
@@ -109,7 +108,7 @@ def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None =
                      f"its metadata_props), checked against PyTorch at export: largest absolute difference "
                      f"{result.max_abs_diff:.2g}")
         config["zoo"]["onnx"] = {"file": "model.onnx", "sha256": sha256_file(out / "model.onnx"), "max_abs_diff": result.max_abs_diff}
-    atomic_write_bytes(out / "config.json", (json.dumps(config, indent=2) + "\n").encode())
+    atomic_write_bytes(out / "config.json", (to_json(config) + "\n").encode())
     atomic_write_bytes(out / "README.md", model_card(spec, repo_id or f"hubzoo/{name}", dataset, metrics, training,
                                                             preprocessing=preprocessing, onnx=onnx_note,
                                                             verified=verify).encode())
@@ -223,7 +222,7 @@ def bundle(models: list[str], out: str | Path) -> Path:
                 for asset in w.assets:
                     tar.add(check_assets(w) / asset, arcname=f"{w.name}.assets/{asset}")
                 manifest[w.name] = w.to_entry()
-            data = json.dumps(manifest, indent=2).encode()
+            data = to_json(manifest).encode()
             info = tarfile.TarInfo(MANIFEST_NAME)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -267,7 +266,8 @@ def _extract_bundle(path: Path, folder: Path) -> dict[str, Weights]:
         with tarfile.open(path) as tar:
             tar.extractall(folder, filter="data")
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise WeightsError(f"bundle {path} is not a readable tar archive ({type(exc).__name__}: {exc}); nothing imported") from None
+        raise WeightsError(f"bundle {path} is not a readable tar archive ({type(exc).__name__}: {first_line(exc)}); "
+                           "nothing imported") from None
     if not (folder / MANIFEST_NAME).is_file():
         raise WeightsError(f"bundle {path} has no manifest.json: it is not a `zoo bundle` archive; nothing imported")
     try:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -20,7 +21,7 @@ from torch import nn
 
 from zoo.errors import ZooError
 
-__all__ = ["SoftmaxMSELoss", "check_loss", "make_loss", "returns_log_probabilities"]
+__all__ = ["SoftmaxMSELoss", "check_loss", "divergence", "make_loss", "returns_log_probabilities"]
 
 _NAMES = ("auto", "cross_entropy", "nll", "mse", "model")  # zoo.runs.LOSSES, the CLI choices
 
@@ -70,3 +71,14 @@ def make_loss(name: str, spec: Any, model: nn.Module | None = None, *, label_smo
     if name == "mse":
         return SoftmaxMSELoss()
     return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+
+
+def divergence(loss: float, model: nn.Module) -> str | None:
+    """Why training has diverged, in words: the epoch's mean training ``loss``, or a weight of ``model`` after the
+    epoch's last step, is NaN or infinite; ``None`` while both are finite. One device sync for all the weights."""
+    if not math.isfinite(loss):
+        return f"the training loss is {loss}"
+    peaks = [p.detach().abs().amax().float() for p in model.parameters() if p.numel()]  # NaN wins amax
+    if peaks and not bool(torch.isfinite(torch.stack(peaks)).all()):
+        return "the weights hold nan or inf"
+    return None

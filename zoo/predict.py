@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import operator
 import os
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
@@ -40,8 +39,9 @@ import torch
 from zoo.api import get_model, get_weights
 from zoo.errors import DataError, ZooError
 from zoo.families.text import check_texts
+from zoo.files import read_user_text, regular_files
 from zoo.onnx_runtime import BACKENDS, load_onnx_classifier
-from zoo.preprocess import IMAGE_SUFFIXES, Preprocessing
+from zoo.preprocess import IMAGE_SUFFIXES, Preprocessing, max_image_pixels
 
 __all__ = ["Predictor", "TextPredictor", "DEFAULT_BATCH_SIZE", "image_inputs", "read_lines", "format_records"]
 
@@ -78,8 +78,9 @@ def _is_text_model(model: Any) -> bool:
 
 
 def image_inputs(inputs: Sequence[Any]) -> list[tuple[str, Any, str | None]]:
-    """``(name, image, error)`` per image: a folder becomes its image files (recursively, sorted; an error when it
-    has none), a path stays itself (read later), anything else (PIL image, array, tensor) is named ``#i``."""
+    """``(name, image, error)`` per image: a folder becomes its image files (:func:`zoo.files.regular_files`:
+    recursively, sorted, hidden files and FIFOs, sockets and devices left out; an error when it has none), a path
+    stays itself (read later), anything else (PIL image, array, tensor) is named ``#i``."""
     found: list[tuple[str, Any, str | None]] = []
     for i, item in enumerate(inputs):
         if not isinstance(item, (str, os.PathLike)):
@@ -87,8 +88,11 @@ def image_inputs(inputs: Sequence[Any]) -> list[tuple[str, Any, str | None]]:
             continue
         path = os.fspath(item)
         if os.path.isdir(path):
-            files = sorted(os.path.join(folder, name) for folder, _, names in os.walk(path) for name in names
-                           if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES)
+            try:
+                files = [f for f in regular_files(path) if os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES]
+            except DataError as exc:  # a folder that cannot be listed: named, the other inputs still predicted
+                found.append((path, None, str(exc)))
+                continue
             found += [(f, f, None) for f in files] or [(path, None, f"{path}: no image files in this folder "
                                                                     f"({', '.join(IMAGE_SUFFIXES[:4])}, ...)")]
         else:
@@ -97,21 +101,13 @@ def image_inputs(inputs: Sequence[Any]) -> list[tuple[str, Any, str | None]]:
 
 
 def read_lines(path: str | os.PathLike, what: str = "text") -> list[str]:
-    """The non-blank lines of a UTF-8 text file (``zoo predict --file``); a file of bytes is a one-line ``DataError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"--file {path}: no such file")
-    data = path.read_bytes()
-    if b"\0" in data:
-        raise DataError(f"--file {path} is not a text file (it holds NUL bytes): give a UTF-8 file with one {what} per line")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"--file {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start}): "
-                        f"give a UTF-8 file with one {what} per line") from None
+    """The non-blank lines of a UTF-8 text file (``zoo predict --file``; ``-``: standard input), each stripped, a
+    byte-order mark dropped (:func:`zoo.files.read_user_text`); a file of bytes is a one-line ``DataError``."""
+    name = f"--file {os.fspath(path)}"
+    text = read_user_text(path, name=name, expected=f"a UTF-8 text file with one {what} per line")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
-        raise DataError(f"--file {path} holds no {what} (only blank lines)")
+        raise DataError(f"{name} holds no {what} (only blank lines)")
     return lines
 
 
@@ -303,6 +299,7 @@ class Predictor:
     def _image_records(self, inputs: Sequence[Any], top_k: int | None, batch_size: int, progress: bool) -> list[dict[str, Any]]:
         from zoo.progress import progress as progress_bar
 
+        max_image_pixels()  # a bad $ZOO_MAX_IMAGE_PIXELS is one error, not one per image
         items = image_inputs(inputs)
         records: list[dict[str, Any]] = [{"input": name, "label": None, "probability": None, "error": error}
                                          for name, _, error in items]

@@ -16,16 +16,22 @@ colour by repeating the channel; an alpha channel is dropped (as ``PIL.Image.con
 image of another size is resized to ``size`` (stretched: the aspect ratio is not kept) with ``resize``
 (``bilinear`` or ``bicubic``, antialiased when shrinking, as torchvision's ``Resize(antialias=True)``; or
 ``nearest``), then rounded back to uint8.
+
+Image files are read by :func:`load_image` only (and their headers by :func:`image_header`): regular files,
+never a FIFO, socket or device; at most :func:`max_image_pixels` pixels (``$ZOO_MAX_IMAGE_PIXELS``, else PIL's
+default), checked from the header before decoding; float pixels in 0..1 only.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -33,18 +39,26 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from zoo.errors import DataError
+from zoo.files import MAX_IMAGE_PIXELS_VARIABLE, open_regular_file
 
-__all__ = ["Preprocessing", "load_image", "IMAGE_SUFFIXES", "RESIZE_MODES"]
+__all__ = ["Preprocessing", "load_image", "image_header", "max_image_pixels", "IMAGE_SUFFIXES", "RESIZE_MODES"]
+
+#: PIL's own default limit (``PIL.Image.MAX_IMAGE_PIXELS``, 89,478,485), read once: the reader turns PIL's check
+#: off while it reads a header (see :func:`_open_header`), so the live value may be ``None`` for a moment.
+_DEFAULT_MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+_PIL_LIMIT_LOCK = threading.Lock()
 
 #: File suffixes read as images (lower case), for finding images in folders.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
 RESIZE_MODES = ("bilinear", "bicubic", "nearest")
-_FIELDS = ("channels", "size", "mean", "std", "resize")
+_FIELDS = ("channels", "size", "mean", "std", "resize", "crop_pct")
 #: PIL's RGB -> L weights (Convert.c, ``L24``): 0.299, 0.587, 0.114 in 16-bit fixed point, rounded.
 _LUMA = (19595, 38470, 7471)
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: PNG colour types read without Image.open (8 bits each): gray, RGB, gray+alpha, RGBA -> (PIL mode, channels).
 _PNG_MODES = {0: ("L", 1), 2: ("RGB", 3), 4: ("LA", 2), 6: ("RGBA", 4)}
+#: Formats that PIL can decode at a reduced scale (``Image.draft``): JPEG, and MPO (cameras' multi-picture JPEG).
+_DRAFT_FORMATS = ("JPEG", "MPO")
 
 
 def _number_tuple(value: Any, field: str) -> tuple[float, ...]:
@@ -65,6 +79,9 @@ class Preprocessing:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     resize: str = "bilinear"  # how a differently sized image is brought to `size` (antialiased)
+    #: ``None``: stretch to ``size``. A fraction in (0, 1] (ImageNet: 0.875): keep the aspect ratio, resize the
+    #: shorter side to ``size / crop_pct`` (224 -> 256), then cut out the centre ``size`` (timm's ``crop_pct``).
+    crop_pct: float | None = None
 
     def __post_init__(self) -> None:
         if self.channels not in (1, 3) or isinstance(self.channels, bool):
@@ -80,15 +97,19 @@ class Preprocessing:
             raise DataError(f"preprocessing: 'std' must be positive, got {list(std)}")
         if self.resize not in RESIZE_MODES:
             raise DataError(f"preprocessing: 'resize' must be one of {list(RESIZE_MODES)}, got {self.resize!r}")
+        if self.crop_pct is not None and not (isinstance(self.crop_pct, (int, float)) and not isinstance(self.crop_pct, bool)
+                                              and 0 < self.crop_pct <= 1):
+            raise DataError(f"preprocessing: 'crop_pct' must be a fraction in (0, 1] or null, got {self.crop_pct!r}")
         object.__setattr__(self, "size", (int(size[0]), int(size[1])))
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "std", std)
 
     # ------------------------------------------------------------------ as data
     def to_dict(self) -> dict:
-        """JSON-able: ``{"channels", "size": [H, W], "mean": [...], "std": [...], "resize"}``."""
-        return {"channels": self.channels, "size": list(self.size), "mean": list(self.mean), "std": list(self.std),
+        """JSON-able: ``{"channels", "size": [H, W], "mean": [...], "std": [...], "resize"}`` (and ``"crop_pct"`` when set)."""
+        data = {"channels": self.channels, "size": list(self.size), "mean": list(self.mean), "std": list(self.std),
                 "resize": self.resize}
+        return data if self.crop_pct is None else {**data, "crop_pct": float(self.crop_pct)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Preprocessing":
@@ -105,15 +126,25 @@ class Preprocessing:
 
     # ------------------------------------------------------------------ images
     def to_uint8(self, image: Any) -> torch.Tensor:
-        """Any image :func:`load_image` reads -> ``uint8 [channels, H, W]``: colour/grayscale converted, resized to ``size``."""
-        pixels = load_image(image)
+        """Any image :func:`load_image` reads -> ``uint8 [channels, H, W]``: colour/grayscale converted, resized to ``size``.
+        A JPEG file at least twice the size it is resized to is decoded at 1/2, 1/4 or 1/8 scale (see :func:`load_image`)."""
+        pixels = load_image(image, needed_size=None if self.resize == "nearest" else self.resized_size)
         if pixels.shape[0] == 3 and self.channels == 1:
             pixels = rgb_to_gray(pixels)
         elif pixels.shape[0] == 1 and self.channels == 3:
             pixels = pixels.expand(3, -1, -1)
-        if tuple(pixels.shape[1:]) != self.size:
+        if self.crop_pct is not None:
+            pixels = resize_and_crop_uint8(pixels, self.size, self.crop_pct, self.resize)
+        elif tuple(pixels.shape[1:]) != self.size:
             pixels = resize_uint8(pixels, self.size, self.resize)
         return pixels.contiguous()
+
+    def resized_size(self, height: int, width: int) -> tuple[int, int]:
+        """The ``(H, W)`` an image of ``height`` x ``width`` pixels is resized to before any crop: ``size``, or with
+        ``crop_pct`` the shorter side at ``floor(max(size) / crop_pct)`` and the aspect ratio kept."""
+        if self.crop_pct is None:
+            return self.size
+        return _shorter_side_to(height, width, math.floor(max(self.size) / self.crop_pct))
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """``uint8 [N, C, H, W]`` or ``[C, H, W]`` -> normalised ``float32`` of the same shape (on the images' device)."""
@@ -148,8 +179,27 @@ def resize_uint8(pixels: torch.Tensor, size: tuple[int, int], mode: str = "bilin
     return x[0].round_().clamp_(0, 255).to(torch.uint8)
 
 
+def resize_and_crop_uint8(pixels: torch.Tensor, size: tuple[int, int], crop_pct: float, mode: str = "bicubic") -> torch.Tensor:
+    """``uint8 [C, h, w]`` -> ``uint8 [C, *size]`` the ImageNet way (torchvision's ``Resize(int)`` then
+    ``CenterCrop``): the shorter side resized to ``floor(max(size) / crop_pct)`` keeping the aspect ratio (a
+    small image is enlarged), then the centre cut out."""
+    h, w = pixels.shape[1:]
+    new = _shorter_side_to(h, w, math.floor(max(size) / crop_pct))
+    if new != (h, w):
+        pixels = resize_uint8(pixels, new, mode)
+    top, left = int(round((new[0] - size[0]) / 2.0)), int(round((new[1] - size[1]) / 2.0))
+    return pixels[:, top : top + size[0], left : left + size[1]]
+
+
+def _shorter_side_to(height: int, width: int, side: int) -> tuple[int, int]:
+    """``(H, W)`` with the shorter side ``side`` and the aspect ratio of ``height`` x ``width`` kept (torchvision's ``Resize(int)``)."""
+    return (side, max(int(side * width / height), 1)) if height <= width else (max(int(side * height / width), 1), side)
+
+
 def _array_to_uint8(array: np.ndarray, what: str) -> np.ndarray:
-    """Pixel values as uint8: uint8 as is, bool as 0/255, 16-bit integers scaled (x / 257), floats in 0..1 times 255."""
+    """Pixel values as uint8: uint8 as is, bool as 0/255, 16-bit integers scaled (x / 257), floats in 0..1 times 255
+    (rounded); floats outside 0..1, NaN or infinite are refused rather than clipped or rescaled: whether 0..255,
+    0..65535 or -1..1 was meant cannot be told from the pixels."""
     if array.dtype == np.uint8:
         return array
     if array.dtype == np.bool_:
@@ -157,8 +207,11 @@ def _array_to_uint8(array: np.ndarray, what: str) -> np.ndarray:
     if array.dtype.kind == "u" and array.dtype.itemsize == 2:  # 16-bit images (PNG modes I;16, I)
         return ((array.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     if np.issubdtype(array.dtype, np.floating):
-        if array.size and not (np.isfinite(array).all() and array.min() >= 0 and array.max() <= 1):
-            raise DataError(f"{what}: float pixel values must lie in 0..1")
+        if array.size and not np.isfinite(array).all():
+            raise DataError(f"{what}: float pixel values must be finite numbers in 0..1; these include NaN or infinity")
+        if array.size and (array.min() < 0 or array.max() > 1):
+            raise DataError(f"{what}: float pixel values must lie in 0..1; these run from {array.min():g} to {array.max():g} "
+                            "(scale them to 0..1, or save the image with 8- or 16-bit integer pixels)")
         return np.rint(array.astype(np.float64) * 255).astype(np.uint8)
     raise DataError(f"{what}: pixels of type {array.dtype} are not an image (expected uint8, uint16, bool or float in 0..1)")
 
@@ -183,27 +236,29 @@ def _layout(array: np.ndarray, channels_first: bool, what: str) -> np.ndarray:
 
 
 def _pil_to_array(image: Any) -> np.ndarray:
-    """A PIL image -> ``[H, W]`` or ``[H, W, C]`` array: palette, bilevel, CMYK and YCbCr images become L or RGB."""
+    """A PIL image -> ``[H, W]`` or ``[H, W, C]`` array: palette, bilevel, CMYK and YCbCr images become L or RGB;
+    32-bit float images (mode ``F``, float TIFFs) stay float, for :func:`_array_to_uint8`'s one rule (0..1)."""
     mode = image.mode
     if mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     elif mode == "PA":
         image = image.convert("RGBA")
-    elif mode in ("1", "F"):
+    elif mode == "1":
         image = image.convert("L")
     elif mode.startswith("I"):  # 16-bit grayscale (I;16, I;16B, or I holding 0..65535)
         return np.clip(np.asarray(image), 0, 65535).astype(np.uint16)
-    elif mode not in ("L", "LA", "RGB", "RGBA", "RGBX"):
+    elif mode not in ("L", "LA", "RGB", "RGBA", "RGBX", "F"):
         image = image.convert("RGB")
     return np.asarray(image)
 
 
-def _decode_png(data: bytes) -> torch.Tensor | None:
+def _decode_png(data: bytes, max_pixels: int | None = None) -> torch.Tensor | None:
     """A plain PNG (8 bits, gray, gray+alpha, RGB or RGBA, not interlaced) as ``uint8 [C, H, W]`` (C 1 or 3, alpha
     dropped), decoded by PIL's own zlib/unfilter decoder without ``Image.open``'s format detection and chunk
     objects, which dominate for small images (28x28: about 3x faster); ``None`` for anything else (palette,
-    16-bit, interlaced, a bad CRC, not a PNG), which then goes through ``Image.open``. The pixels are the ones
-    ``Image.open`` gives."""
+    16-bit, interlaced, a bad CRC, not a PNG, more than ``max_pixels`` (default :func:`max_image_pixels`)
+    declared in its header, which are then not decoded here), which then goes through ``Image.open`` and
+    :func:`_open_header`'s check. The pixels are the ones ``Image.open`` gives."""
     if data[:8] != _PNG_SIGNATURE:
         return None
     pos, header, idat, kind = 8, None, [], b""
@@ -221,6 +276,8 @@ def _decode_png(data: bytes) -> torch.Tensor | None:
         pos += 12 + length
     if header is None or kind != b"IEND" or header[2] != 8 or header[3] not in _PNG_MODES or header[6] != 0 or not header[0] * header[1]:
         return None
+    if header[0] * header[1] > (max_image_pixels() if max_pixels is None else max_pixels):
+        return None
     (width, height), (mode, channels) = header[:2], _PNG_MODES[header[3]]
     try:
         raw = Image.frombytes(mode, (width, height), b"".join(idat), "zip", mode, 0).tobytes()
@@ -232,50 +289,133 @@ def _decode_png(data: bytes) -> torch.Tensor | None:
     return pixels.view(height, width, channels).permute(2, 0, 1)[: 1 if channels == 2 else 3]
 
 
-def _read_bytes(path: str) -> bytes:
-    """The file's bytes through ``os.read``: a third of ``open(path, "rb").read()``'s time for small files."""
-    fd = os.open(path, os.O_RDONLY)
+def max_image_pixels() -> int:
+    """The most pixels (width x height) an image file may declare to be read: ``$ZOO_MAX_IMAGE_PIXELS`` (which
+    ``zoo predict/train/eval --max-image-pixels N`` sets for the command), else PIL's default limit, 89,478,485
+    (``PIL.Image.MAX_IMAGE_PIXELS``). A larger image is refused from its header, before anything is decoded: a
+    1 MB PNG may declare 20000x20000 pixels, 1.2 GB decoded. A bad value is a ``DataError``."""
+    value = os.environ.get(MAX_IMAGE_PIXELS_VARIABLE, "").strip()
+    if not value:
+        return _DEFAULT_MAX_IMAGE_PIXELS
     try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise DataError(f"{MAX_IMAGE_PIXELS_VARIABLE}={value!r} is not valid: expected a number of pixels of at least 1")
+    return limit
+
+
+def _open_header(file: Any, path: str, limit: int) -> Any:
+    """PIL's lazy open of ``file`` (its header only: nothing is decoded yet), refused when it declares more than
+    ``limit`` pixels, in one message naming ``path``. PIL's own check (a warning above ``Image.MAX_IMAGE_PIXELS``,
+    an error without the image's size above twice that) is off meanwhile, so that this limit is the one that
+    holds, lowered or raised; the lock keeps the reader's threads from restoring PIL's value out of order."""
+    with _PIL_LIMIT_LOCK:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            image = Image.open(file)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    width, height = image.size
+    if width * height > limit:
+        image.close()
+        raise DataError(f"{path}: image is {width}x{height} = {width * height:,} pixels, more than the limit of {limit:,}; "
+                        f"raise it with --max-image-pixels or {MAX_IMAGE_PIXELS_VARIABLE}")
+    return image
+
+
+def _read_bytes(fd: int) -> bytes:
+    """The file's bytes through ``os.read``: a third of ``open(path, "rb").read()``'s time for small files."""
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _with_image_file(path: str, read: Callable[[int], Any]) -> Any:
+    """``read(fd)`` on the image file ``path``, opened only if it is a regular file (:func:`zoo.files.open_regular_file`:
+    never a FIFO, socket or device) and closed after; what PIL or the file system say of it is a ``DataError``
+    naming it."""
+    fd = open_regular_file(path, "an image file")
+    try:
+        return read(fd)
+    except DataError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
+        reason = "not an image file PIL can read" if isinstance(exc, UnidentifiedImageError) else f"cannot be read as an image ({exc})"
+        raise DataError(f"{path}: {reason}") from None
     finally:
         os.close(fd)
 
 
-def _read_file(path: str) -> np.ndarray | torch.Tensor:
+def _read_file(path: str, needed_size: Callable[[int, int], tuple[int, int]] | None = None) -> np.ndarray | torch.Tensor:
     """Decode an image file with PIL: an array as PIL gives it, or for plain PNGs ``uint8 [C, H, W]`` already
-    (:func:`_decode_png`); a missing file or one that is not an image is a ``DataError`` naming it."""
-    try:
+    (:func:`_decode_png`). Its size is checked against :func:`max_image_pixels` from its header, before any
+    pixel is decoded; a missing file, a special file, one that is not an image and one too large are each a
+    ``DataError`` naming it (:func:`_with_image_file`). ``needed_size``: see :func:`load_image`."""
+    limit = max_image_pixels()
+
+    def read(fd: int) -> np.ndarray | torch.Tensor:
         if path[-4:].lower() == ".png":
-            decoded = _decode_png(_read_bytes(path))
+            data = _read_bytes(fd)
+            decoded = _decode_png(data, limit)
             if decoded is not None:
                 return decoded
-        with Image.open(path) as image:
+            source: Any = io.BytesIO(data)
+        else:
+            source = os.fdopen(fd, "rb", closefd=False)
+        with _open_header(source, path, limit) as image:
+            if needed_size is not None and image.format in _DRAFT_FORMATS:
+                height, width = needed_size(image.height, image.width)
+                if image.height >= 2 * height and image.width >= 2 * width:
+                    image.draft(None, (width, height))  # the largest of 1/2, 1/4, 1/8 that keeps both sides >= needed
             image.load()
             return _pil_to_array(image)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: a folder, not an image file") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        reason = "not an image file PIL can read" if isinstance(exc, UnidentifiedImageError) else f"cannot be read as an image ({exc})"
-        raise DataError(f"{path}: {reason}") from None
+
+    return _with_image_file(path, read)
 
 
-def load_image(source: Any) -> torch.Tensor:
+def image_header(path: str | os.PathLike) -> tuple[int, int, int]:
+    """``(channels, height, width)`` of the image file ``path`` as :func:`load_image` reads it (channels 1 or 3),
+    from its header only (nothing decoded), with :func:`load_image`'s checks: a regular file, an image, within
+    :func:`max_image_pixels`."""
+    path, limit = os.fspath(path), max_image_pixels()
+
+    def read(fd: int) -> tuple[int, int, int]:
+        with _open_header(os.fdopen(fd, "rb", closefd=False), path, limit) as image:
+            gray = image.mode in ("1", "L", "LA", "F") or image.mode.startswith("I")
+            return (1 if gray else 3), image.height, image.width
+
+    return _with_image_file(path, read)
+
+
+def load_image(source: Any, *, needed_size: Callable[[int, int], tuple[int, int]] | None = None) -> torch.Tensor:
     """A path (PNG, JPEG, BMP, ... as PIL reads them), a PIL image, a numpy array or a tensor
     (``[H, W]``, ``[H, W, C]`` or ``[C, H, W]``) -> ``uint8 [C, H, W]`` with C in {1, 3}.
 
     Arrays are read as ``[H, W, C]`` and tensors as ``[C, H, W]`` when both readings are possible.
-    RGBA, gray+alpha and palette images lose their alpha; 16-bit images are scaled to 8 bits; a file that
-    is not an image is a ``DataError`` naming it.
+    RGBA, gray+alpha and palette images lose their alpha; 16-bit images are scaled to 8 bits. Float pixels
+    (float arrays and tensors, float TIFFs: PIL mode ``F``), from a file or not, follow one rule: values in
+    [0, 1] are intensities, scaled by 255 and rounded; values outside [0, 1], NaN or infinite are a
+    ``DataError`` (never clipped: 0..255 floats would turn white, -1..1 would lose half the range).
+
+    This is the one reader of the user's image files (``zoo predict``, ``imagefolder``): a path that is not a
+    regular file (a folder, FIFO, socket, device) is refused without being opened, and an image that declares
+    more than :func:`max_image_pixels` pixels is refused from its header, before it is decoded; these and a
+    file that is not an image are a one-line ``DataError`` naming the file.
+
+    ``needed_size``, for the callers that shrink the image next (:meth:`Preprocessing.to_uint8`): a function of
+    the file's ``(height, width)``, from its header, giving the smallest ``(height, width)`` they need. A JPEG
+    file at least twice that in both sides is then decoded at 1/2, 1/4 or 1/8 of its size, the smallest that
+    keeps both sides at least the needed ones (libjpeg's scaled IDCT, ``PIL.Image.draft``): 2-10x less time on
+    photos, and after the antialiased resize pixels within a few levels of a full decode's (``tests/test_preprocess.py``).
+    Other formats, and JPEGs under twice the needed size, are decoded whole.
     """
     channels_first = False
     if isinstance(source, (str, os.PathLike)):
         what = os.fspath(source)
-        array = _read_file(what)
+        array = _read_file(what, needed_size)
         if isinstance(array, torch.Tensor):
             return array
     elif isinstance(source, torch.Tensor):

@@ -51,13 +51,12 @@ lists; ``positive`` -- two-class tasks only: ``{class: 1, precision, recall, f1,
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any, Sequence
 
 import numpy as np
 
-from zoo.files import jsonable
+from zoo.files import to_json
 
 __all__ = ["EMPTY_RULE", "report_from_confusion", "report_to_json", "format_report"]
 
@@ -122,7 +121,7 @@ def report_from_confusion(confusion: np.ndarray, *, task: str, class_names: Sequ
 
 def report_to_json(report: dict, indent: int | None = None) -> str:
     """Strict JSON text of a report (NaN -> null)."""
-    return json.dumps(jsonable(report), indent=indent, allow_nan=False)
+    return to_json(report, indent=indent)
 
 
 def _fmt(v: Any, width: int = 8) -> str:

@@ -6,9 +6,14 @@ shared evaluator (``zoo.evaluation.evaluate``, as ``zoo eval`` does) and compare
 headline metric (``zoo.weights.MANIFEST_METRICS``) with the measured one.
 
 The headline metrics are ratios of confusion-matrix counts, so on a deterministic CPU run they must
-match exactly (up to float rounding, :data:`EXACT_ATOL`); on another device ``atol`` applies. An entry
-whose data is not available here (real LUNA16, CIFAR-10 without its files, Fashion-MNIST without the
-package) is *skipped* with the reason, never counted as passed.
+match exactly (up to float rounding, :data:`EXACT_ATOL`); on another device ``atol`` applies.
+
+An entry is *skipped* (never counted as passed) only when what it needs is absent here: its data is not
+downloaded or installed (CIFAR-10 without its files, Fashion-MNIST without the package: a
+:class:`~zoo.errors.DataNotFoundError`, whose message says how to get it) or a Python package is not
+installed. Everything else is an *error*, as ``zoo eval`` would fail on it: a record that names a dataset,
+split or metric that does not exist, a metric that is not a number, data that is there but damaged
+(a truncated file), a dataset of another size than recorded, a failing hash.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
 
-from zoo.api import evaluate, get_dataset, get_model
-from zoo.errors import DataError, ZooError
+from zoo.api import dataset_preprocessing, evaluate, get_dataset, get_model
+from zoo.download import cached_download
+from zoo.errors import DataNotFoundError, ZooError, first_line
 from zoo.plugins import get_registry
 from zoo.state_dicts import load_state_dict
 from zoo.weights import MANIFEST_METRICS, Weights, check_assets, split_ref
@@ -72,27 +78,44 @@ def _compare(recorded: dict[str, Any], report: dict[str, Any], atol: float) -> l
     return checks
 
 
-def _build_data(name: str, split: str, root: str | None = None) -> Any:
-    """The dataset's split (under ``root``, else the default data folder), or :class:`DataError` (turned into
-    *skipped*) when it is not here."""
-    try:
-        return get_dataset(name, split=split, root=root)
-    except (DataError, FileNotFoundError, ImportError) as exc:
-        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"dataset {name!r} ({split}) is not available here: {why}") from None
+def _check_record(dataset_name: str, metrics: dict[str, Any]) -> None:
+    """Raise :class:`~zoo.errors.ZooError` unless the recorded ``metrics`` can be checked on ``dataset_name``: a
+    registered dataset that has the split ``metrics["split"]``, only known keys (``split``, ``num_samples`` and
+    :data:`~zoo.weights.MANIFEST_METRICS`), numbers where numbers belong."""
+    data_spec = get_registry().dataset(dataset_name)  # an unknown name is an UnknownNameError
+    split = metrics["split"]
+    if split not in data_spec.splits:
+        raise ZooError(f"dataset {dataset_name!r} has no split {split!r} (it has {', '.join(data_spec.splits)}): the "
+                       "entry's metrics.split is wrong")
+    unknown = sorted(set(metrics) - {"split", "num_samples", *MANIFEST_METRICS})
+    if unknown:
+        raise ZooError(f"unknown metric {unknown[0]!r} in the entry's metrics (it may record split, num_samples, "
+                       f"{', '.join(MANIFEST_METRICS)})")
+    for key in ("num_samples", *MANIFEST_METRICS):
+        value = metrics.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ZooError(f"the entry's {key} {value!r} is not a number")
+
+
+def _absent(exc: BaseException) -> bool:
+    """Whether ``exc`` says that what a check needs is not here (data not downloaded, a package not installed,
+    a registered "module:function" whose package is missing) rather than wrong."""
+    return isinstance(exc, (DataNotFoundError, ModuleNotFoundError)) or isinstance(exc.__cause__, ModuleNotFoundError)
 
 
 def verify_entry(spec: Weights, *, atol: float = 1e-3, device: str = "cpu", batch_size: int = 256) -> EntryCheck:
     """Check ``spec``'s sha256, then re-evaluate it on its recorded dataset and split (:func:`remeasure`).
 
-    Never raises for a bad entry: a missing dataset or split, a failing hash or a changed dataset
-    size is an ``error`` with one line of reason; data that is not available here is ``skipped``.
+    Never raises for a bad entry: a wrong record, damaged data, a failing hash or a changed dataset size is an
+    ``error`` with one line of reason; data that is not here (module docstring) is ``skipped``.
     """
+    if not_downloaded(spec):
+        return EntryCheck(spec.name, "skipped", not_downloaded(spec), spec.dataset or None, (spec.metrics or {}).get("split"))
     try:
         load_state_dict(spec, progress=False)
         check_assets(spec)
     except ZooError as exc:
-        return EntryCheck(spec.name, "error", str(exc).splitlines()[0], spec.dataset or None, (spec.metrics or {}).get("split"))
+        return EntryCheck(spec.name, "error", first_line(exc), spec.dataset or None, (spec.metrics or {}).get("split"))
     return remeasure(spec.arch, spec.tag, spec.dataset, spec.metrics or {}, entry=spec.name, class_names=spec.class_names,
                      atol=atol, device=device, batch_size=batch_size, autocast=trained_with_amp(spec.training))
 
@@ -111,30 +134,37 @@ def remeasure(arch: str, weights: Any, dataset_name: str | None, metrics: dict[s
 
     ``atol`` applies off the CPU; on the CPU the count-derived metrics must match to :data:`EXACT_ATOL`.
     ``metrics["num_samples"]``, when recorded, must equal the split's size; ``autocast`` evaluates under
-    bf16 autocast, as ``zoo train --amp`` did when it recorded the metrics.
+    bf16 autocast, as ``zoo train --amp`` did when it recorded the metrics. What is not here makes the result
+    ``skipped``; a record that cannot be right (:func:`_check_record`) or data that cannot be read, ``error``.
     """
     split = metrics.get("split")
     result = EntryCheck(entry, "error", dataset=dataset_name or None, split=split)
+    if split is None and dataset_name and "split" in metrics and not any(k in metrics for k in MANIFEST_METRICS):
+        result.status = "skipped"  # published weights whose figures were measured elsewhere (vgg16.imagenet)
+        result.reason = f"the entry records no metrics measured here ({dataset_name}: reported by its publisher)"
+        return result
     if not dataset_name or not split:
         result.reason = f"the entry names no {'dataset' if not dataset_name else 'split (metrics.split)'}; nothing to re-evaluate"
         return result
     try:
-        dataset = _build_data(dataset_name, split, root)
-    except DataError as exc:
-        result.status, result.reason = "skipped", str(exc)
+        _check_record(dataset_name, metrics)
+        prep = dataset_preprocessing(dataset_name, arch, weights)  # the user's image folders, as `zoo eval` reads them
+        dataset = get_dataset(dataset_name, split=split, root=root, **({"preprocessing": prep} if prep is not None else {}))
+        result.num_samples = len(dataset)
+        recorded_size = metrics.get("num_samples")
+        if recorded_size is not None and int(recorded_size) != len(dataset):
+            result.reason = (f"dataset {dataset_name!r} ({split}) has {len(dataset)} samples here, but the metrics "
+                             f"were recorded on {int(recorded_size)}")
+            return result
+        model = get_model(arch, weights=weights).eval().to(device)
+        num_classes = get_registry().dataset(dataset_name).num_classes or len(class_names or ()) or None
+        report = evaluate(model, dataset, task=get_registry().model(arch).task, num_classes=num_classes,
+                          batch_size=batch_size, device=device, progress=False,
+                          class_names=list(class_names or []) or None, autocast=autocast)
+    except (ZooError, OSError, ModuleNotFoundError) as exc:  # as `zoo eval` fails, one line; what is absent is skipped
+        result.status = "skipped" if _absent(exc) else "error"
+        result.reason = ("not available here: " if result.status == "skipped" else "") + first_line(exc)
         return result
-    registry = get_registry()
-    data_spec, model_spec = registry.dataset(dataset_name), registry.model(arch)
-    result.num_samples = len(dataset)
-    recorded_size = metrics.get("num_samples")
-    if recorded_size is not None and int(recorded_size) != len(dataset):
-        result.reason = (f"dataset {dataset_name!r} ({split}) has {len(dataset)} samples here, but the metrics were "
-                         f"recorded on {int(recorded_size)}")
-        return result
-    model = get_model(arch, weights=weights).eval().to(device)
-    num_classes = data_spec.num_classes or len(class_names or ()) or None
-    report = evaluate(model, dataset, task=model_spec.task, num_classes=num_classes, batch_size=batch_size,
-                      device=device, progress=False, class_names=list(class_names or []) or None, autocast=autocast)
     tolerance = EXACT_ATOL if str(device) == "cpu" else atol
     result.checks = _compare(metrics, report, tolerance)
     result.status = "ok" if result.checks and all(c.ok for c in result.checks) else "failed"
@@ -203,6 +233,14 @@ class HashCheck:
     sha256: str
     assets: int
     error: str | None = None
+    skipped: str | None = None  # why the file was not checked: it is not on this machine yet (downloaded on first use)
+
+
+def not_downloaded(spec: Weights) -> str | None:
+    """Why ``spec``'s file cannot be checked here without a download, or ``None`` when it is on this machine."""
+    if not spec.url or spec.url.startswith("hf://") or spec.path.is_file() or cached_download(spec.url, spec.sha256).is_file():
+        return None
+    return f"not downloaded here: fetched from {spec.url} on first use, and its sha256 checked then"
 
 
 def verify_hashes(names: list[str] | None = None) -> Iterator[HashCheck]:
@@ -212,6 +250,9 @@ def verify_hashes(names: list[str] | None = None) -> Iterator[HashCheck]:
     registry = get_registry()
     for name in names or registry.list_models():
         for spec in registry.model(name).weights.values():
+            if not_downloaded(spec):
+                yield HashCheck(spec.name, spec.sha256, len(spec.assets), skipped=not_downloaded(spec))
+                continue
             try:
                 load_state_dict(spec)
                 check_assets(spec)
@@ -236,7 +277,6 @@ def evaluate_registered(name: str, data: str, *, weights: Any = None, split: str
     """
     from pathlib import Path
 
-    from zoo.api import dataset_preprocessing
     from zoo.curves import threshold_for_recall
     from zoo.evaluation import evaluate_with_evaluator, plot_evaluation, resolve_device
 

@@ -3,7 +3,8 @@
 A run folder (``runs/MODEL-DATASET`` unless ``--out`` says otherwise) holds::
 
     config.json         the TrainConfig that started the run (checked by --resume)
-    checkpoint.pt       model, optimizer, schedule and loop state after the last epoch (tensors only)
+    checkpoint.pt       model, optimizer, schedule and loop state after the last epoch (tensors only), and the
+                        data's class names (--resume refuses data with other ones)
     metrics.jsonl       one JSON record per epoch; curves.png plots them
     best.safetensors    the weights with the best validation loss so far
     model.safetensors   the final weights (the best ones), with arch/dataset/model_kwargs metadata
@@ -17,15 +18,16 @@ layout, not the registry: the trainer (``zoo.train``), publishing (``zoo.hub``) 
 
 from __future__ import annotations
 
+import errno
 import json
 import shlex
 import sys
 from contextlib import contextmanager
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.files import atomic_write_bytes, read_json_object, sha256_file, write_json
 from zoo.weights import REPORT_NAME, read_run_report
 
@@ -44,6 +46,8 @@ LOSSES = ("auto", "cross_entropy", "nll", "mse", "model")
 AUGMENT_PRESETS = ("default", "none", "light", "strong")
 
 #: Config fields that may differ between a run and its resumption (they do not change the result).
+#: ``--lr`` when it is not given: training a whole model, or only its head (``--freeze backbone``).
+DEFAULT_LR, HEAD_ONLY_LR = 1e-3, 1e-2
 RESUMABLE_CHANGES = frozenset({"epochs", "resume", "progress", "device", "workers", "nproc"})
 
 
@@ -70,7 +74,8 @@ class TrainConfig:
     epochs: int = _option(10, "maximum epochs")
     batch_size: int = _option(64, "global batch size")
     optimizer: str = _option("adam", "optimizer", choices=("adam", "sgd"))
-    lr: float = _option(1e-3, "learning rate")
+    lr: float | None = _option(None, "learning rate (default 1e-3; 1e-2 with --freeze backbone, where only the head "
+                               "learns: a linear head on fixed features needs the larger steps)", type=float)
     momentum: float = _option(0.9, "SGD momentum")
     weight_decay: float = _option(0.0, "weight decay (L2) of the optimizer")
     schedule: str = _option("none", "learning-rate schedule per epoch: cosine to 0 over --epochs, or step "
@@ -102,6 +107,9 @@ class TrainConfig:
                                metavar="WEIGHTS")
     freeze: str = _option("none", "backbone: train only the model's head (its meta['head']); frozen BatchNorm layers keep "
                           "their running statistics", choices=("none", "backbone"))
+    feature_cache: bool = _option(True, "with --freeze backbone: run the whole model every epoch instead of computing the "
+                                  "backbone's output once and training the head on it (the default when augmentation is "
+                                  "off and nothing below the head is random; zoo/features.py)", flag="--no-feature-cache")
     model_kwargs: dict[str, Any] = _option({}, "builder argument for the model, e.g. -k n_feature=32 (repeatable)",
                                           flag="-k/--model-arg", metavar="KEY=VALUE")
     data_kwargs: dict[str, Any] = _option({}, "dataset argument, e.g. -d permute_pixels=0 (repeatable)",
@@ -111,6 +119,10 @@ class TrainConfig:
                          "is the global batch. Across nodes, launch with torchrun instead")
     download: bool = _option(False, "download the dataset if it is missing (needs network)")
     progress: bool = _option(True, "no progress bars or per-epoch lines", flag="--quiet", recorded=False)
+
+    def with_lr(self) -> "TrainConfig":
+        """This config with ``lr`` decided: 1e-3, or 1e-2 with ``--freeze backbone`` (only the head learns)."""
+        return self if self.lr is not None else replace(self, lr=HEAD_ONLY_LR if self.freeze == "backbone" else DEFAULT_LR)
 
     @property
     def run_dir(self) -> Path:
@@ -127,6 +139,8 @@ class TrainConfig:
         parts = ["zoo", "train", self.model]
         for f in fields(self):
             value, default = getattr(self, f.name), default_of(f.name)
+            if f.name == "lr" and value == replace(self, lr=None).with_lr().lr:
+                continue  # the learning rate left out is decided again the same way
             if f.name == "model" or not f.metadata.get("recorded", True) or value == default:
                 continue
             flag = (f.metadata.get("flag") or f"--{f.name.replace('_', '-')}").split("/")[0]
@@ -204,6 +218,40 @@ def check_resumable(config: TrainConfig) -> None:
         raise ZooError(f"cannot resume {config.run_dir}: its run was started with other settings ({details})")
 
 
+def check_run_to_resume(config: TrainConfig) -> None:
+    """With ``--resume``, refuse (before anything is written) a folder that holds no checkpoint to continue from."""
+    if config.resume and not (config.run_dir / CHECKPOINT).is_file():
+        raise ZooError(f"there is no run in {config.run_dir} to resume (no {CHECKPOINT}: no epoch of a run finished "
+                       "there); leave out --resume to start one")
+
+
+def diverged(config: TrainConfig, epoch: int, why: str) -> ZooError:
+    """The error of a run whose ``epoch`` left its loss or weights NaN or infinite (``why``): the option to change,
+    and what is kept (the checkpoint of the epoch before, which ``--resume`` cannot continue with another ``--lr``)."""
+    kept = (f"; the checkpoint of epoch {epoch - 1} stays in {config.run_dir}, but --resume cannot change --lr: start "
+            "again with another --out" if epoch > 1 else "")
+    return ZooError(f"training diverged in epoch {epoch} ({why}); lower --lr (now {config.lr:g}), or look for nan or "
+                    f"inf in the data{kept}")
+
+
+def raise_if_disk_full(exc: BaseException, run_dir: Path, *, kept: bool) -> None:
+    """When ``exc`` says the disk is full (or the quota spent), raise the error that names the file and the run
+    folder, and says that ``--resume`` continues from the last checkpoint where there is one (``kept``)."""
+    if not (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))):
+        return
+    then = (f"once space is freed, --resume continues {run_dir} from its last checkpoint" if kept
+            else "no epoch finished, so nothing was kept: free some space and run it again")
+    raise ZooError(f"{exc.strerror}: {exc.filename or run_dir}; {then}") from None
+
+
+def check_same_classes(run_dir: Path, saved: list[str] | None, now: list[str] | None) -> None:
+    """Raise unless the data's class names ``now`` are those the checkpoint was trained with (``saved``): label
+    ``i`` must keep its meaning. Checkpoints written before they held the class names are not checked."""
+    if saved is not None and list(saved) != list(now or []):
+        raise ZooError(f"cannot resume {run_dir}: its checkpoint was trained with the classes {list(saved)}, but the data "
+                       f"now has {list(now or [])}; give it the data it was trained on, or start a new run with another --out")
+
+
 def weights_metadata(config: TrainConfig, *, preprocessing: dict[str, Any] | None = None,
                      class_names: list[str] | None = None) -> dict[str, str]:
     """What a local .safetensors file needs to be loaded without the manifest (see ``zoo.builder``), and to
@@ -258,16 +306,21 @@ class EventLog:
     ``SummaryWriter`` layout, so ``tensorboard --logdir runs`` shows every run), one point per epoch and tag of
     :data:`EVENT_TAGS`. A resumed run starts at ``first_epoch`` and purges anything a killed process wrote for
     that epoch or later, so every epoch appears once. Without the ``tensorboard`` package it says so once and
-    does nothing (the curves still go to ``curves.png`` and ``metrics.jsonl``)."""
+    does nothing (the curves still go to ``curves.png`` and ``metrics.jsonl``); so it does, with a warning, where
+    an installed one fails to import (protobuf or numpy versions it was not built for)."""
 
     def __init__(self, run_dir: Path, *, first_epoch: int, progress: bool) -> None:
+        self.writer = None
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            self.writer = None
             if progress:
                 print("note: tensorboard is not installed (pip install 'hubzoo[tensorboard]'); the curves go to "
                       f"{CURVES} and {METRICS_LOG} only", file=sys.stderr)
+            return
+        except Exception as exc:  # a broken install must not cost the run
+            print(f"zoo: warning: tensorboard cannot be imported ({type(exc).__name__}: {first_line(exc)}); training "
+                  f"goes on without its events, the curves go to {CURVES} and {METRICS_LOG}", file=sys.stderr)
             return
         self.writer = SummaryWriter(str(run_dir), purge_step=first_epoch if first_epoch > 1 else None)
 

@@ -39,8 +39,9 @@ from zoo.api import dataset_preprocessing, get_dataset, get_model
 from zoo.builder import check_kwargs, freeze_backbone, open_weights, require_head, start_from
 from zoo.distributed import free_port, join_process_group, rank_share
 from zoo.errors import ZooError
-from zoo.losses import check_loss, make_loss
+from zoo.losses import check_loss, divergence, make_loss
 from zoo.evaluation import all_reduce_sum, evaluate, forward, iterate_batches, resolve_device
+from zoo.features import for_training
 from zoo.plugins import get_registry
 from zoo.runs import TrainConfig, TrainResult
 from zoo.splits import split_indices
@@ -192,10 +193,11 @@ def train(config: TrainConfig, *, on_epoch_end: Callable[[dict[str, Any]], None]
     second ``train`` into it is refused; the lock goes with the process, so a killed run never blocks
     ``--resume``); a run that fails before its first checkpoint leaves no folder behind.
     """
-    config = _with_init_kwargs(config)
+    config = _with_init_kwargs(config).with_lr()  # the run records the learning rate it used
     if config.device == "auto":  # CUDA when there is one; the report says which device ran
         config = replace(config, device=resolve_device("auto").type)
     check_config(config)
+    runs.check_run_to_resume(config)
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun's other ranks: rank 0 holds the run folder
         return _train_in_group(config, on_epoch_end)
     created = not config.run_dir.exists()
@@ -205,9 +207,11 @@ def train(config: TrainConfig, *, on_epoch_end: Callable[[dict[str, Any]], None]
                 _spawn(config)
                 return runs.result_from_run_dir(config.run_dir)
             return _train_in_group(config, on_epoch_end)
-        except BaseException:
-            if created and not (config.run_dir / runs.CHECKPOINT).exists():  # failed before its first epoch
+        except BaseException as exc:
+            kept = (config.run_dir / runs.CHECKPOINT).exists()
+            if created and not kept:  # failed before its first epoch
                 shutil.rmtree(config.run_dir, ignore_errors=True)
+            runs.raise_if_disk_full(exc, config.run_dir, kept=kept)
             raise
 
 
@@ -271,11 +275,17 @@ def _train(config: TrainConfig, rank: int, local_rank: int, world: int, on_epoch
         net = torch.nn.parallel.DistributedDataParallel(fit.model, device_ids=[device.index] if device.type == "cuda" else None)
     evaluate_kwargs = dict(task=spec.task, num_classes=data_spec.num_classes, class_names=data.class_names, autocast=config.amp,
                            batch_size=max(256, config.batch_size), device=device, progress=False)
-    state = fit.state
+    state, cached = fit.state, for_training(config, spec.head, fit.model, fit.frozen, data.train_set, data.val_set, device,
+                                            world=world, lead=lead)  # --freeze backbone: the backbone's output once
+    on, net, judged = (data, net, fit.model) if cached is None else (replace(data, train_set=cached.train_set,
+                                                                            val_set=cached.val_set), cached.head, cached.head)
     while state["epoch"] < config.epochs and not (config.patience and state["bad_epochs"] >= config.patience):
         epoch = state["epoch"] + 1
-        record = _train_one_epoch(config, net, fit, data, epoch, device, rank, world)
-        val = evaluate(fit.model, data.val_set, indices=data.val_idx, loss_fn=fit.loss_fn, **evaluate_kwargs)
+        record = _train_one_epoch(config, net, fit, on, epoch, device, rank, world)
+        why = divergence(record["train_loss"], fit.model)  # before evaluating, which NaN predictions would fail
+        if why:
+            raise runs.diverged(config, epoch, why)
+        val = evaluate(judged, on.val_set, indices=data.val_idx, loss_fn=fit.loss_fn, **evaluate_kwargs)
         record.update(val_loss=val["loss"], val_accuracy=val["accuracy"], val_f1=val["f1"])
         _end_epoch(config, fit, record, lead)
         if world > 1:
@@ -374,9 +384,11 @@ def _build_fit(config: TrainConfig, spec: Any, data: _Data, device: torch.device
     frozen = freeze_backbone(spec, model) if config.freeze == "backbone" else []
     optimizer = _make_optimizer(config, model)
     schedule = _make_schedule(config, optimizer)
-    state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": [], "init": init}
+    state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": [], "init": init,
+             "class_names": data.class_names}  # a resume on data with other classes is refused
     if resuming:
         saved = runs.load_checkpoint(config.run_dir / runs.CHECKPOINT, device)
+        runs.check_same_classes(config.run_dir, saved.get("class_names"), data.class_names)
         model.load_state_dict(saved.pop("model"))
         optimizer.load_state_dict(saved.pop("optimizer"))
         if schedule is not None:

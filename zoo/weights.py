@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from zoo import download
-from zoo.errors import WeightsError, ZooError
-from zoo.files import atomic_write_bytes, read_json_object, sha256_file
+from zoo.errors import WeightsError, ZooError, advice
+from zoo.files import atomic_write_bytes, read_json_object, sha256_file, to_json
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl")
 MANIFEST_NAME = "manifest.json"
@@ -230,7 +230,7 @@ def write_manifest_entry(manifest_path: str | os.PathLike, spec: Weights) -> Non
             if entry["arch"] == spec.arch:
                 entry["default"] = False
     entries[spec.name] = spec.to_entry()
-    text = json.dumps(dict(sorted(entries.items())), indent=2) + "\n"
+    text = to_json(dict(sorted(entries.items()))) + "\n"  # strict JSON, as every file hubzoo writes
     atomic_write_bytes(manifest_path, text.encode())
 
 
@@ -330,11 +330,11 @@ def weights_of_file(path: str | os.PathLike, *, allow_pickle: bool = False, sour
     is taken now and checked again at load time."""
     path = Path(path).expanduser()
     if path.suffix in PICKLE_SUFFIXES and not allow_pickle:
-        raise WeightsError(
-            f"refusing to load pickle checkpoint {path}: unpickling can run arbitrary code. Convert it to "
-            "safetensors (safetensors.torch.save_file(state_dict, 'model.safetensors')), or pass "
-            "allow_pickle=True if you trust the file."
-        )
+        how = advice("Convert it to safetensors (safetensors.torch.save_file(state_dict, 'model.safetensors')), or pass "
+                     "allow_pickle=True if you trust the file.",
+                     "The zoo command never unpickles: convert it to safetensors first (load it in Python and save its "
+                     "state dict with safetensors.torch.save_file) and give that file.")
+        raise WeightsError(f"refusing to load pickle checkpoint {path}: unpickling can run arbitrary code. {how}")
     if path.suffix != ".safetensors" and path.suffix not in PICKLE_SUFFIXES:
         raise WeightsError(f"weights file {path} must be a .safetensors file")
     if not path.is_file():

@@ -100,7 +100,7 @@ def test_cifar10_checks_md5s_by_default(cifar_root):
 
 
 def test_missing_cifar_root_says_what_is_expected(tmp_path):
-    with pytest.raises(DataError, match=r"CIFAR-10 not found: .*cifar-10-batches-py does not exist; expected .*data_batch_1\.\.5.*--download"):
+    with pytest.raises(DataError, match=r"CIFAR-10 not found: .*cifar-10-batches-py does not exist; expected .*data_batch_1\.\.5.*pass download=True when online, or root=DIR"):
         zoo.get_dataset("cifar10", root=str(tmp_path / "nowhere"))
 
 

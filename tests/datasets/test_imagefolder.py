@@ -109,3 +109,20 @@ def test_imagefolder_ignores_hidden_files_and_checks_its_options(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         zoo.get_dataset("imagefolder", root=str(tmp_path / "nowhere"))
 
+
+
+def test_imagefolder_leaves_out_special_files_and_names_a_bomb_with_or_without_a_model(tmp_path):
+    from tests.test_bad_input_images import BOMB, png_header, special_file, without_hanging
+
+    root = image_folder(tmp_path / "d", {"a": 4, "b": 4})
+    fifo = special_file(root / "a" / "fifo.png", "fifo")  # opening it would wait for a writer
+    special_file(root / "b" / "null.png", "device")
+    for preprocessing in (GRAY_28, None):  # the model's, or the images' own read from their headers
+        data = without_hanging(lambda: zoo.get_dataset("imagefolder", split="train", root=str(root), preprocessing=preprocessing),
+                               [fifo], seconds=30)
+        assert len(data) == 4 and not any(f.endswith(("fifo.png", "null.png")) for f in data.files)
+    (root / "b" / "huge.png").write_bytes(png_header(20000, 20000))
+    for preprocessing in (GRAY_28, None):
+        with pytest.raises(DataError) as raised:
+            [zoo.get_dataset("imagefolder", split=s, root=str(root), preprocessing=preprocessing) for s in ("train", "val", "test")]
+        assert str(raised.value) == f"{root / 'b' / 'huge.png'}: {BOMB}"

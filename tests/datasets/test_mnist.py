@@ -80,7 +80,7 @@ def test_mnist_reads_real_idx_files(tmp_path):
 
 
 def test_missing_mnist_root_says_what_is_expected(tmp_path):
-    with pytest.raises(DataError, match="MNIST not found under .*train-images-idx3-ubyte.*--download"):
+    with pytest.raises(DataError, match="MNIST not found under .*train-images-idx3-ubyte.*pass download=True when online, or root=DIR"):
         zoo.get_dataset("mnist", split="train", root=str(tmp_path / "nowhere"))
 
 
@@ -145,7 +145,7 @@ def test_missing_fashion_mnist_says_how_to_get_it(tmp_path, no_system_fashion):
     with pytest.raises(DataError) as caught:
         zoo.get_dataset("fashion_mnist", split="train")
     message = str(caught.value)
-    assert "Fashion-MNIST not found" in message and "apt-get install dataset-fashion-mnist" in message and "--download" in message
+    assert "Fashion-MNIST not found" in message and "apt-get install dataset-fashion-mnist" in message and "download=True" in message
     assert str(no_system_fashion) in message and "train-labels-idx1-ubyte[.gz]" in message
 
 

@@ -74,7 +74,7 @@ def test_imdb_errors_name_what_is_wrong(tmp_path):
     with pytest.raises(DataError, match=r"IMDB not found under .*aclImdb/train/pos/\*\.txt.*download=True"):
         zoo.get_dataset("imdb", split="train", root=str(tmp_path / "nowhere"))
     _write_aclimdb(tmp_path, bad_file=True)
-    with pytest.raises(DataError, match=r"9_1\.txt is not valid UTF-8 \(byte 0xe8"):
+    with pytest.raises(DataError, match=r"9_1\.txt is not UTF-8 text \(byte 0xe8 on line 1\): re-save it as UTF-8"):
         zoo.get_dataset("imdb", split="test", root=str(tmp_path))
 
 

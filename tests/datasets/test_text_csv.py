@@ -71,7 +71,7 @@ def test_text_csv_bad_jsonl_bytes_and_roots(tmp_path):
         zoo.get_dataset("text_csv", root=str(bad))
     binary = tmp_path / "bytes.csv"
     binary.write_bytes(b"text,label\n\xff\xfe\x00,1\n")
-    with pytest.raises(DataError, match=r"bytes.csv is not valid UTF-8 \(byte 0xff"):
+    with pytest.raises(DataError, match=r"bytes.csv is not a text file \(it holds NUL bytes\)"):
         zoo.get_dataset("text_csv", root=str(binary))
     with pytest.raises(DataError, match=r"is not a .csv, .tsv, .jsonl file"):
         zoo.get_dataset("text_csv", root=str(write_image(tmp_path / "x.png")))
@@ -81,3 +81,46 @@ def test_text_csv_bad_jsonl_bytes_and_roots(tmp_path):
     with pytest.raises(DataError, match="needs --root"):
         zoo.get_dataset("text_csv")
 
+
+
+def _class_names(tmp_path, labels):
+    """The class names of a folder whose train.csv has these labels in this row order (val and test: its first row)."""
+    folder = tmp_path / f"data{len(list(tmp_path.iterdir()))}"
+    rows = [(f"text {i}", label) for i, label in enumerate(labels)]
+    for split, split_rows in {"train": rows, "val": rows[:1], "test": rows[:1]}.items():
+        write_csv(folder / f"{split}.csv", split_rows)
+    return zoo.get_dataset("text_csv", split="train", root=str(folder)).class_names
+
+
+@pytest.mark.parametrize("labels, order", [
+    (["2", "10", "1"], ("1", "2", "10")),                             # every label a number: by value
+    (["-1", "1e1", "0.5", " 3 "], ("-1", "0.5", "3", "1e1")),          # whitespace stripped, any decimal notation
+    (["b", "B", "a", "10", "9"], ("10", "9", "B", "a", "b")),         # not all numbers: by code point, as written
+    (["1", "01", "cat"], ("01", "1", "cat")),                          # as text, 1 and 01 are two labels
+])
+def test_text_csv_class_order_is_one_rule_of_the_labels_alone(tmp_path, labels, order):
+    """The order depends on the set of labels and nothing else (not the rows' order, not the process's hash
+    seed): the same for every ordering of the rows."""
+    import itertools
+
+    orders = {_class_names(tmp_path, list(rows)) for rows in itertools.islice(itertools.permutations(labels), 6)}
+    assert orders == {order}
+
+
+@pytest.mark.parametrize("labels, message", [
+    (["1", "2", "01"], r"labels '01' \(.*train.csv line 4\) and '1' \(.*train.csv line 2\) are the same number written two ways"),
+    (["2", "1.0", "1"], r"labels '1' \(.*line 4\) and '1.0' \(.*line 3\) are the same number"),
+    (["1", "nan", "2"], r"train.csv line 3: the label in column 'label' is NaN"),
+])
+def test_text_csv_labels_that_cannot_be_ordered_one_way_name_their_lines(tmp_path, labels, message):
+    with pytest.raises(DataError, match=message):
+        _class_names(tmp_path, labels)
+
+
+def test_text_csv_drops_a_byte_order_mark_and_refuses_a_column_twice(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\n" + "".join(f"text {i},{i % 2}\n" for i in range(20)), encoding="utf-8-sig")
+    assert zoo.get_dataset("text_csv", root=str(path)).class_names == ("0", "1")
+    path.write_text("text,label,text\nhi,0,ho\nhe,1,ha\n")
+    with pytest.raises(DataError, match=r"has the column 'text' twice in its header \(text, label, text\)"):
+        zoo.get_dataset("text_csv", root=str(path))

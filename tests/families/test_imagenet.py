@@ -73,3 +73,12 @@ def test_a_pinned_pth_is_downloaded_checked_and_read_as_tensors(tmp_path, monkey
     with pytest.raises(WeightsError, match="has sha256 .* nothing was cached"):
         zoo.get_model("mnist_mlp", weights=pinned)
     assert not cached.exists()
+
+
+def test_verify_skips_weights_not_downloaded_yet_and_says_so(capsys, tmp_path, monkeypatch):
+    """Absent, not wrong: `zoo verify` checks the hash of what is on this machine and names what is fetched later."""
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+    assert main(["verify", "vgg16"]) == 0
+    assert "skipped vgg16.imagenet: not downloaded here: fetched from https://download.pytorch.org" in capsys.readouterr().out
+    assert main(["verify", "--metrics", "vgg16"]) == 0
+    assert "SKIPPED: not downloaded here" in capsys.readouterr().out

@@ -44,7 +44,7 @@ def _fitted_lstm(**kwargs) -> LSTMSentiment:
     ([3.5], "text #0 is float, not str"),
     (["café".encode("latin-1")], r"text #0 is not valid UTF-8 \(byte 0xe9 at position 3\).*decode"),
     ([b"\xff\xfeb\x00a\x00d\x00"], "text #0 is not valid UTF-8"),  # UTF-16
-    (["caf\udce9"], "text #0 holds undecodable bytes"),  # bytes decoded with errors="surrogateescape"
+    (["caf\udce9"], r"text #0 holds a byte that is not UTF-8 \(0xe9 at position 3\)"),  # bytes decoded with errors="surrogateescape"
     ("a single string", "got a single str; wrap it in a list"),
     ([], "got an empty list"),
     (42, "expected a list of texts, got int"),

@@ -45,3 +45,13 @@ def test_csv_parsing_errors(tmp_path):
         read_annotations(ann)
     ann.write_text("seriesuid,coordX,coordY,coordZ,diameter_mm,mal_bool\n\n1.2.3,1,2,3,5.5,True\n")
     assert read_annotations(ann) == [Annotation("1.2.3", (1.0, 2.0, 3.0), 5.5, True)]
+
+
+def test_csv_files_with_a_byte_order_mark_or_not_utf8_are_read_or_named(tmp_path):
+    """Excel's "CSV UTF-8" starts with a byte-order mark: without it the first column would be '\\ufeffseriesuid'."""
+    path = tmp_path / "annotations.csv"
+    path.write_text("seriesuid,coordX,coordY,coordZ,diameter_mm\n1.2.3,1,2,3,4.5\n", encoding="utf-8-sig")
+    assert [a.diameter_mm for a in read_annotations(path)] == [4.5]
+    path.write_bytes("seriesuid,coordX,coordY,coordZ,diameter_mm\n1.2.3é,1,2,3,4.5\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"annotations.csv is not UTF-8 text \(byte 0xe9 on line 2\): re-save it as UTF-8"):
+        read_annotations(path)

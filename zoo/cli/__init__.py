@@ -13,21 +13,24 @@ Exit statuses, the same for every command:
       shows the traceback)
 2     a user error: a bad option, name, file or data (one ``zoo: error:`` line on stderr)
 3     a check found a problem: a weights file whose sha256 does not match (``zoo verify``),
-      recorded metrics that do not re-verify (``zoo verify --metrics``), the demo below its bar
+      recorded metrics that do not re-verify or a record or data they cannot be checked on
+      (``zoo verify --metrics``), the demo below its bar
 130   interrupted (Ctrl-C)
+141   the reader of stdout went away (``zoo list | head -1``): no message, as ``git log | head``
 ====  =====================================================================================
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from typing import Any, Sequence
 
 from zoo.cli import demo, listing, options, predicting, training, weights
-from zoo.cli.options import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USER_ERROR, Parser, warn
-from zoo.errors import ZooError
+from zoo.cli.options import EXIT_BROKEN_PIPE, EXIT_BUG, EXIT_INTERRUPTED, EXIT_USER_ERROR, Parser, warn
+from zoo.errors import ZooError, command_line
 from zoo.plugins import add_plugin_commands, get_registry
 
 __all__ = ["main", "build_parser"]
@@ -61,14 +64,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Wrong input (a :class:`ZooError`, a bad option, a file-system error such as a full disk or a path that
     is a file) exits with status 2; a bug in hubzoo or a plugin prints one summary line, the hint to rerun
-    with ``--debug`` for the traceback, and exits with status 1. The command itself returns 0, 2 or 3.
+    with ``--debug`` for the traceback, and exits with status 1. The command itself returns 0, 2 or 3; when the
+    reader of stdout goes away (``zoo list | head -1``) it ends quietly with status 141.
     """
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     shown = warnings.showwarning
     warnings.showwarning = _one_line_warning  # a plugin's FutureWarning (old-style meta=...) is one line too
     try:
-        args = build_parser().parse_args(argv)
-        return args.run(args)
+        with command_line():  # messages advise options (--download), not Python arguments (download=True)
+            args = build_parser().parse_args(argv)
+            status = args.run(args)
+            sys.stdout.flush()  # a reader that has gone is met here, not when Python exits
+            return status
+    except BrokenPipeError:  # `zoo list | head -1`: the reader has what it wanted
+        return _reader_gone()
     except ZooError as exc:
         if debug:
             raise
@@ -97,5 +106,18 @@ def _one_line_warning(message: Warning | str, category: type, filename: str, lin
 
 
 def _fail(message: str) -> int:
-    print(f"zoo: error: {message}", file=sys.stderr)
+    one_line = "; ".join(line.strip() for line in message.splitlines() if line.strip())  # in case a library's was not
+    print(f"zoo: error: {one_line}", file=sys.stderr)
     return EXIT_USER_ERROR
+
+
+def _reader_gone() -> int:
+    """Quiet end when stdout's reader has closed the pipe, as Python's documentation on SIGPIPE recommends: what
+    is still buffered goes to ``os.devnull`` (Python flushes stdout again at exit), and the status is a process's
+    killed by SIGPIPE, as ``git log | head`` ends."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # a stdout without a file descriptor (in-process callers)
+        pass
+    return EXIT_BROKEN_PIPE

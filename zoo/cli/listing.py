@@ -8,12 +8,11 @@ and the description are cut with an ellipsis; ``--json`` prints everything.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from dataclasses import asdict
 from typing import Any, Sequence
 
-from zoo.cli.options import EXIT_OK, add_json, add_model_kwargs
+from zoo.cli.options import EXIT_OK, add_json, add_model_kwargs, print_json
 from zoo.plugins import get_registry
 
 #: The widest the weights column of ``zoo list`` gets; more tags are cut with ``…`` and counted.
@@ -52,8 +51,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     registry = get_registry()
     names = registry.list_models(args.pattern, args.task)
     if args.json:
-        print(json.dumps([{"name": n, "task": registry.models[n].task, "source": registry.models[n].source,
-                           "weights": list(registry.models[n].weights)} for n in names], indent=2))
+        print_json([{"name": n, "task": registry.models[n].task, "source": registry.models[n].source,
+                     "weights": list(registry.models[n].weights)} for n in names])
         return EXIT_OK
     width = terminal_width()
     header = ("model", "task", "weights", "description")
@@ -70,8 +69,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     registry = get_registry()
     names = registry.list_datasets(args.pattern, args.task)
     if args.json:
-        print(json.dumps([{"name": n, "task": registry.datasets[n].task, "num_classes": registry.datasets[n].num_classes,
-                           "source": registry.datasets[n].source} for n in names], indent=2))
+        print_json([{"name": n, "task": registry.datasets[n].task, "num_classes": registry.datasets[n].num_classes,
+                     "source": registry.datasets[n].source} for n in names])
         return EXIT_OK
     # num_classes None: the classes come from the user's data
     rows = [(name, registry.datasets[name].task, str(registry.datasets[name].num_classes or "any"),
@@ -97,13 +96,15 @@ def cmd_info(args: argparse.Namespace) -> int:
     described = {"model": spec.name, "builder_default": _figures(spec, built, kwargs, spec.preprocessing),
                  "weights": None}
     if weights is not None:
-        model = get_model(weights, **kwargs)
+        # The architecture the weights need, without reading their tensors (which may first need a download).
+        needed = {k: v for k, v in weights.model_kwargs.items() if k not in spec.init_only_kwargs}
+        model = get_model(spec.name, **{**needed, **kwargs})
         described["weights"] = {**_figures(spec, model, {**weights.model_kwargs, **kwargs}, weights.preprocessing),
                                 "name": weights.name, "default": weights.default, "dataset": weights.dataset,
                                 "class_names": list(weights.class_names or []) or None, "metrics": dict(weights.metrics),
                                 "command": weights.command, "sha256": weights.sha256}
     if args.json:
-        print(json.dumps(described, indent=2))
+        print_json(described)
         return EXIT_OK
     print(f"{spec.name}\n{'=' * len(spec.name)}\n{spec.summary()}")
     default = described["builder_default"]
@@ -161,7 +162,7 @@ def _weights_text(weights: dict[str, Any], *, chosen: bool) -> str:
 def cmd_plugins(args: argparse.Namespace) -> int:
     plugins = list(get_registry().plugins.values())
     if args.json:
-        print(json.dumps([{k: v for k, v in asdict(p).items() if k != "traceback"} for p in plugins], indent=2))
+        print_json([{k: v for k, v in asdict(p).items() if k != "traceback"} for p in plugins])
         return EXIT_OK
     for p in plugins:
         status = "disabled" if p.disabled else (f"BROKEN: {p.error}" if p.error else "ok")

@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from typing import Any, NoReturn
+from contextlib import contextmanager
+from typing import Any, Iterator, NoReturn
 
 from zoo.errors import ZooError
-from zoo.files import to_json
+from zoo.files import MAX_IMAGE_PIXELS_VARIABLE, to_json
 from zoo.onnx_runtime import BACKENDS
 
 __all__ = [
-    "EXIT_OK", "EXIT_BUG", "EXIT_USER_ERROR", "EXIT_CHECK_FAILED", "EXIT_INTERRUPTED", "Parser", "key_value",
+    "EXIT_OK", "EXIT_BUG", "EXIT_USER_ERROR", "EXIT_CHECK_FAILED", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "Parser",
+    "key_value",
     "add_device", "add_json", "add_batch_size", "add_weights", "add_model_kwargs", "add_data_kwargs", "add_backend",
-    "print_json", "warn",
+    "add_max_image_pixels", "image_pixel_limit", "print_json", "warn",
 ]
 
 #: Exit statuses of every ``zoo`` command (README, "The zoo command").
@@ -32,6 +35,7 @@ EXIT_BUG = 1  # an internal error: a bug in hubzoo or a plugin (``zoo --debug ..
 EXIT_USER_ERROR = 2  # bad input: an option, a name, a file, data; one ``zoo: error:`` line on stderr
 EXIT_CHECK_FAILED = 3  # a check found a problem: a hash mismatch, a metrics drift, the demo below its bar
 EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_BROKEN_PIPE = 141  # the reader of stdout went away (``zoo list | head -1``): 128 + SIGPIPE, as ``git log | head``
 
 
 class Parser(argparse.ArgumentParser):
@@ -91,6 +95,31 @@ def add_backend(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=BACKENDS, default="torch",
                    help="torch (default), onnx (ONNX Runtime on the CPU: exported once, cached; models `zoo export` can "
                         "export) or onnx-int8 (the same with int8 weights: faster, labels may differ where unsure)")
+
+
+def add_max_image_pixels(p: argparse.ArgumentParser) -> None:
+    """``--max-image-pixels N``: the most pixels (width x height) an image file may declare (at least 1); the
+    command runs inside :func:`image_pixel_limit`."""
+    p.add_argument("--max-image-pixels", type=int, action=_AtLeastOne, metavar="N",
+                   help="refuse an image file of more than N pixels (width x height), from its header, before decoding "
+                        f"it (default ${MAX_IMAGE_PIXELS_VARIABLE}, else PIL's limit, 89478485)")
+
+
+@contextmanager
+def image_pixel_limit(limit: int | None) -> Iterator[None]:
+    """While a command runs, its ``--max-image-pixels`` as ``$ZOO_MAX_IMAGE_PIXELS`` (``None``: left as it is),
+    where the one image reader (``zoo.preprocess.max_image_pixels``) and the trainer's spawned workers read it;
+    put back afterwards, so that in-process callers keep their own."""
+    saved = os.environ.get(MAX_IMAGE_PIXELS_VARIABLE)
+    if limit is not None:
+        os.environ[MAX_IMAGE_PIXELS_VARIABLE] = str(limit)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(MAX_IMAGE_PIXELS_VARIABLE, None)
+        else:
+            os.environ[MAX_IMAGE_PIXELS_VARIABLE] = saved
 
 
 def add_json(p: argparse.ArgumentParser, *, help: str = "print JSON on stdout instead of the table") -> None:

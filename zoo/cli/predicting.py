@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
-from zoo.cli.options import (EXIT_OK, EXIT_USER_ERROR, add_backend, add_batch_size, add_device, add_json, add_model_kwargs,
-                             add_weights, warn)
+from zoo.cli.options import (EXIT_OK, EXIT_USER_ERROR, add_backend, add_batch_size, add_device, add_json,
+                             add_max_image_pixels, add_model_kwargs, add_weights, image_pixel_limit, print_json, warn)
 
 
 def add_commands(sub: Any) -> None:
@@ -21,13 +20,14 @@ def add_commands(sub: Any) -> None:
     p.add_argument("name", help="registered model name (or arch.tag)")
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders, texts, or .mhd scans")
     add_weights(p, default="the model's default weights")
-    p.add_argument("--file", metavar="F", help="read more inputs from F, one per line (UTF-8 text)")
+    p.add_argument("--file", metavar="F", help="read more inputs from F, one per line (UTF-8 text; - for standard input)")
     p.add_argument("--top-k", type=int, metavar="K", help="also list the K most probable labels")
     add_batch_size(p, default=None, help="inputs per forward pass (default 256 images, 32 texts, 16 CT crops)")
     add_device(p)
     add_backend(p)
     add_json(p, help="print a JSON list, one object per input: input, label, probability (of that label), top_k when asked")
     add_model_kwargs(p)
+    add_max_image_pixels(p)
     p.set_defaults(run=cmd_predict)
 
 
@@ -35,12 +35,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """A table (or ``--json``) of labels; each unreadable input is one line on stderr, exit status 2."""
     from zoo.predict import format_records, predict_inputs
 
-    records = predict_inputs(args.name, args.inputs, weights=args.weights, file=args.file, top_k=args.top_k,
-                             batch_size=args.batch_size, device=args.device, model_kwargs=dict(args.model_kwargs),
-                             backend=args.backend)
+    with image_pixel_limit(args.max_image_pixels):
+        records = predict_inputs(args.name, args.inputs, weights=args.weights, file=args.file, top_k=args.top_k,
+                                 batch_size=args.batch_size, device=args.device, model_kwargs=dict(args.model_kwargs),
+                                 backend=args.backend)
     for note in dict.fromkeys(f"{r['input']}: {r['note']}" for r in records if r.get("note")):
         warn(note)
-    print(json.dumps(records, indent=2) if args.json else format_records(records))
+    if args.json:
+        print_json(records)  # strict JSON: a NaN probability (weights holding NaN) is null
+    else:
+        print(format_records(records))
     errors = [r["error"] for r in records if r.get("error")]
     for error in errors:
         print(f"zoo: error: {error}", file=sys.stderr)

@@ -7,8 +7,8 @@ import os
 from dataclasses import MISSING, fields
 from typing import Any
 
-from zoo.cli.options import (EXIT_OK, add_batch_size, add_data_kwargs, add_device, add_json, add_model_kwargs,
-                             add_weights, print_json, warn)
+from zoo.cli.options import (EXIT_OK, add_batch_size, add_data_kwargs, add_device, add_json, add_max_image_pixels,
+                             add_model_kwargs, add_weights, image_pixel_limit, print_json, warn)
 
 #: ``TrainConfig`` fields that are shared options: added by their helper, with the field's default and help.
 SHARED = {"device": add_device, "batch_size": add_batch_size, "model_kwargs": add_model_kwargs, "data_kwargs": add_data_kwargs}
@@ -44,10 +44,12 @@ def _add_train_command(sub: Any) -> None:
         else:
             if default is not None:
                 options["help"] += f" (default {default})"
-            options.update(type=type(default) if default is not None else str, default=default, metavar=f.metadata.get("metavar"))
+            options.update(type=f.metadata.get("type") or (type(default) if default is not None else str), default=default,
+                           metavar=f.metadata.get("metavar"))
             if "choices" in f.metadata:
                 options["choices"] = f.metadata["choices"]
         p.add_argument(*names, **options)
+    add_max_image_pixels(p)  # not a TrainConfig field: a limit on the reader, not part of what the run is
     p.set_defaults(run=cmd_train)
 
 
@@ -71,6 +73,7 @@ def _add_eval_command(sub: Any) -> None:
     p.add_argument("--plot", metavar="DIR", help="write PNG plots into DIR: the confusion matrix (normalised per row), "
                    "the precision-recall curve for two-class models, and overlays (input, target, prediction) of a "
                    "few samples for segmentation models")
+    add_max_image_pixels(p)
     p.set_defaults(run=cmd_eval)
 
 
@@ -81,7 +84,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
     config = TrainConfig(**{**values, "model_kwargs": dict(args.model_kwargs), "data_kwargs": dict(args.data_kwargs)})
-    result = train(config)
+    with image_pixel_limit(args.max_image_pixels):  # set before --nproc spawns its workers, which inherit it
+        result = train(config)
     if os.environ.get("RANK", "0") != "0":  # under torchrun every rank returns here; rank 0 reports
         return EXIT_OK
     print(format_report(result.test_report))
@@ -93,11 +97,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from zoo.reports import format_report
     from zoo.reverify import evaluate_registered
 
-    report, plots = evaluate_registered(
-        args.name, args.data, weights=args.weights, split=args.split, root=args.root, download=args.download,
-        model_kwargs=dict(args.model_kwargs), data_kwargs=dict(args.data_kwargs), batch_size=args.batch_size,
-        device=args.device, threshold=args.threshold, target_recall=args.target_recall, plot_dir=args.plot,
-        progress=not args.json)
+    with image_pixel_limit(args.max_image_pixels):
+        report, plots = evaluate_registered(
+            args.name, args.data, weights=args.weights, split=args.split, root=args.root, download=args.download,
+            model_kwargs=dict(args.model_kwargs), data_kwargs=dict(args.data_kwargs), batch_size=args.batch_size,
+            device=args.device, threshold=args.threshold, target_recall=args.target_recall, plot_dir=args.plot,
+            progress=not args.json)
     if args.weights is None:
         warn(f"evaluating {args.name} with random weights (no --weights given); see `zoo info {args.name}` for its trained weights")
     if args.json:

@@ -36,7 +36,8 @@ def add_commands(sub: Any) -> None:
     add_weights(p, default="random initialisation, said")
     p.add_argument("--format", choices=("onnx", "pt2"), default="onnx", help="default onnx")
     p.add_argument("--out", help="the file to write (default NAME[.TAG].onnx or .pt2 here)")
-    p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    p.add_argument("--opset", type=int, help="ONNX opset: 18 and above (to the newest onnx knows); 7 to 17 only where "
+                   "onnx's converter can convert the model, else refused (default: the exporter's)")
     p.add_argument("--atol", type=float, default=1e-4, help="largest absolute difference allowed (default 1e-4, float32)")
     add_model_kwargs(p)
     p.set_defaults(run=cmd_export)
@@ -50,8 +51,9 @@ def _add_verify_command(sub: Any) -> None:
                        description="Load every registered weights file and check its pinned sha256; exit 3 if any "
                        "fails. With --metrics, also re-evaluate each entry on the dataset and split it records with the "
                        "shared evaluator and compare with its recorded metrics (exactly on the CPU, --atol elsewhere): "
-                       "prints entry, metric, recorded, measured, difference, ok; entries whose data is not here are "
-                       "skipped with the reason; exit 3 if any differs or is in error (no dataset or split, a changed "
+                       "prints entry, metric, recorded, measured, difference, ok; entries whose data is not downloaded or "
+                       "installed here are skipped with the reason and how to get it; exit 3 if any differs or is in error "
+                       "(a dataset, split or metric the record names that does not exist, data that is damaged, a changed "
                        "dataset size, a failing hash). Example: zoo verify --metrics mnist_cnn.digits lstm_sentiment")
     p.add_argument("names", nargs="*", metavar="NAME",
                    help="only these models (with --metrics also arch.tag entries; default: all)")
@@ -137,7 +139,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     failures = 0
     for check in verify_hashes(args.names or None):
-        if check.error is None:
+        if check.skipped is not None:
+            print(f"skipped {check.entry}: {check.skipped}")
+        elif check.error is None:
             extra = f" + {check.assets} side file(s)" if check.assets else ""
             print(f"ok      {check.entry}  sha256={check.sha256[:16]}…{extra}")
         else:

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zoo.datasets.common import ImageTensorDataset, check_split
-from zoo.errors import DataError
+from zoo.datasets.common import ImageTensorDataset, check_split, download_advice
+from zoo.errors import DataError, DataNotFoundError, advice
 from zoo.families.cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 from zoo.files import data_root as default_data_root
 
@@ -101,9 +101,9 @@ def _md5(path: Path) -> str:
 def _check_folder(folder: Path, verify_md5: bool) -> None:
     """Raise one clear error for a missing folder, missing files, or files that are not the release's."""
     expected = f"expected {folder}/{{data_batch_1..5, test_batch, batches.meta}} (the python version of CIFAR-10)"
-    hint = "pass download=True (--download) when online, or --root DIR"
+    hint = download_advice()
     if not folder.is_dir():
-        raise DataError(f"CIFAR-10 not found: {folder} does not exist; {expected}; {hint}.")
+        raise DataNotFoundError(f"CIFAR-10 not found: {folder} does not exist; {expected}; {hint}.")
     missing = [name for name in CIFAR10_FILES if not (folder / name).is_file()]
     if missing:
         raise DataError(f"CIFAR-10 folder {folder} is incomplete: missing {', '.join(missing)}; {expected}; {hint}.")
@@ -112,7 +112,8 @@ def _check_folder(folder: Path, verify_md5: bool) -> None:
             if _md5(folder / name) != md5:
                 raise DataError(
                     f"CIFAR-10 file {folder / name} is corrupt or not the official release (md5 mismatch); delete it "
-                    f"and download again, or pass verify_md5=False (-d verify_md5=false) for CIFAR-format files of your own."
+                    f"and download again, or {advice('pass verify_md5=False', 'add -d verify_md5=false')} for CIFAR-format "
+                    "files of your own."
                 )
 
 

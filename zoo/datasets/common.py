@@ -14,9 +14,15 @@ from typing import Callable, Collection, Sequence
 import numpy as np
 import torch
 
-from zoo.errors import DataError
+from zoo.errors import DataError, advice
 from zoo.preprocess import Preprocessing
 from zoo.splits import split_indices
+
+
+def download_advice(what: str = "DIR") -> str:
+    """How to get a data set that can be downloaded, in the caller's words (:func:`zoo.errors.advice`): ``what``
+    describes the folder ``--root`` names."""
+    return advice(f"pass download=True when online, or root={what}", f"add --download when online, or give --root {what}")
 
 
 def check_split(split: str, allowed: Sequence[str], dataset: str) -> None:

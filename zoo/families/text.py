@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from zoo.errors import DataError
+from zoo.errors import DataError, advice
 from zoo.hookspecs import hookimpl
 from zoo.weights import shipped_manifest_path
 
@@ -57,11 +57,11 @@ def check_texts(texts: Any, *, what: str = "text") -> list[str]:
             raise DataError(f"{where} is empty: there is nothing to classify")
         try:
             text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise DataError(
-                f"{where} holds undecodable bytes ({text[exc.start]!r} at position {exc.start}): it was decoded "
-                "with the wrong encoding; decode the raw bytes with their real encoding"
-            ) from None
+        except UnicodeEncodeError as exc:  # a byte Python escaped (surrogateescape): a terminal or file not in UTF-8
+            char = ord(text[exc.start])
+            shown = f"0x{char - 0xDC00:02x}" if 0xDC80 <= char <= 0xDCFF else repr(text[exc.start])
+            how = advice("decode the raw bytes with their real encoding", "set the terminal to UTF-8, or re-save the file as UTF-8")
+            raise DataError(f"{where} holds a byte that is not UTF-8 ({shown} at position {exc.start}): give UTF-8 text ({how})") from None
         out.append(text)
     if not out:
         raise DataError(f"expected at least one {what}, got an empty list")

@@ -37,6 +37,7 @@ import torch
 
 from zoo.api import get_dataset, get_model
 from zoo.errors import DataError, ZooError
+from zoo.files import check_regular_file, regular_files
 from zoo.luna.annotations import read_annotations
 from zoo.luna.family import CLASS_NAMES, CROP_SIZE, MALIGNANCY_NAMES
 from zoo.luna.froc import FROC_FP_RATES, competition_score, froc_curve, match_detections
@@ -343,7 +344,7 @@ def predict_scans(model: str, weights: Any, inputs: Sequence[str | os.PathLike],
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(path.rglob("*.mhd"))
+            found = [Path(p) for p in regular_files(path) if p.endswith(".mhd")]
             scans += found or [(str(path), f"{path}: no .mhd scans in this folder")]
         else:
             scans.append(path)
@@ -355,8 +356,7 @@ def predict_scans(model: str, weights: Any, inputs: Sequence[str | os.PathLike],
             records.append({"input": scan[0], "error": scan[1]})
             continue
         try:
-            if not scan.is_file():
-                raise DataError(f"{scan}: no such file")
+            check_regular_file(scan, "a .mhd scan")  # a FIFO or device is named, not opened
             result = pipeline.analyze_scan(scan)
         except ZooError as exc:
             records.append({"input": str(scan), "error": str(exc)})

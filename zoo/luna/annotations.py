@@ -16,6 +16,7 @@ an *unmatched positive*: its diameter is ``NaN`` (not 0, as in the book).
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any, Callable, Iterator, NamedTuple, Sequence
 import numpy as np
 
 from zoo.errors import DataError
+from zoo.files import read_user_text
 
 __all__ = [
     "CandidateRow", "Annotation", "CandidateInfo", "MatchSummary", "read_candidates", "read_annotations",
@@ -77,22 +79,18 @@ _TRUE, _FALSE = {"1", "true", "yes", "t", "y"}, {"0", "false", "no", "f", "n"}
 
 
 def _read_csv(path: Path, required: Sequence[str]) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    if not path.is_file():
-        raise DataError(f"{path} does not exist")
-    f = open(path, newline="")
-    reader = csv.reader(f)
+    text = read_user_text(path, name=str(path), expected=f"a CSV file with the columns {','.join(required)}")
+    reader = csv.reader(io.StringIO(text, newline=""))
     header = [h.strip() for h in next(reader, [])]
     missing = [c for c in required if c not in header]
     if missing:
-        f.close()
         raise DataError(f"{path} lacks the column(s) {', '.join(missing)}; its header is {','.join(header) or '(empty)'} "
                         f"and it needs {','.join(required)}")
 
     def rows() -> Iterator[tuple[int, list[str]]]:
-        with f:
-            for line_no, row in enumerate(reader, start=2):
-                if row and any(cell.strip() for cell in row):
-                    yield line_no, row
+        for line_no, row in enumerate(reader, start=2):
+            if row and any(cell.strip() for cell in row):
+                yield line_no, row
 
     return header, rows()
 

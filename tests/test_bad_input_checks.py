@@ -155,10 +155,12 @@ def nan_weights(tmp_path) -> Path:
 def test_json_output_is_strict_json(capsys, nan_weights, argv):
     argv = [a.format(nan=nan_weights, png=nan_weights.parent.parent / "blank.png") for a in argv]
     code, out, err = run_cli(capsys, *argv)
-    assert code == EXIT_OK, err
     parsed = json.loads(out, parse_constant=_refuse_constant)
-    if argv[0] == "predict":
-        assert parsed[0]["probability"] is None and [k["probability"] for k in parsed[0]["top_k"]] == [None, None]
+    if argv[0] == "predict":  # NaN weights give no label: an error record, exit 2
+        assert code == 2 and parsed[0]["label"] is None and parsed[0]["probability"] is None
+        assert "output is NaN or infinite" in parsed[0]["error"] and err.count("zoo: error:") == 1, err
+    else:
+        assert code == EXIT_OK, err
 
 
 def test_the_command_line_prints_json_through_one_helper(repo):
@@ -270,3 +272,8 @@ def test_a_message_of_several_lines_is_printed_as_one(capsys, monkeypatch):
     monkeypatch.setattr("zoo.reverify.verify_hashes", several_lines)
     code, _, err = run_cli(capsys, "verify")
     assert code == 2 and err == "zoo: error: first; - second; - third\n"
+
+
+def test_evaluating_weights_that_hold_nan_is_one_line(capsys, nan_weights):
+    code, _, err = run_cli(capsys, "eval", "mnist_mlp", "--data", "digits", "--weights", nan_weights)
+    assert_one_error_line(code, err, "the model's outputs hold NaN or infinity")

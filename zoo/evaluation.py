@@ -162,6 +162,9 @@ def evaluate_with_evaluator(
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
                 outputs = forward(model, inputs, device)
             outputs = outputs.float()
+            if not bool(torch.isfinite(outputs).all()):  # NaN weights or inputs: the evaluator would refuse them
+                raise DataError(f"the model's outputs hold NaN or infinity (on a batch of {len(targets)} samples): its "
+                                "weights or these inputs hold NaN or infinity; check the weights (zoo verify) or the data")
             if num_classes == 2 and outputs.dim() >= 2 and outputs.shape[1] == 2:
                 # two classes: softmax(x)[:, 1] = sigmoid(x1 - x0), so ``threshold`` applies to that probability
                 scores = outputs[:, 1] - outputs[:, 0]

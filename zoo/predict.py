@@ -272,8 +272,14 @@ class Predictor:
     def _records(self, names: Sequence[str], probs: torch.Tensor, top_k: int | None) -> list[dict[str, Any]]:
         """One record per row of ``probs`` ``[N, num_classes]`` (the whole batch's argmax and top k at once)."""
         values, indices = probs.topk(min(top_k or 1, len(self.class_names)), dim=1)
+        finite = torch.isfinite(probs).all(dim=1).tolist()
         records = []
-        for name, row_values, row_indices in zip(names, values.tolist(), indices.tolist()):
+        for name, row_values, row_indices, ok in zip(names, values.tolist(), indices.tolist(), finite):
+            if not ok:  # NaN weights (or inputs): any label would be a guess
+                records.append({"input": name, "label": None, "probability": None,
+                                "error": f"{name}: the model's output is NaN or infinite: its weights or this input hold "
+                                         "NaN or infinity (zoo verify checks registered weights)"})
+                continue
             record = {"input": name, "label": self.class_names[row_indices[0]], "probability": row_values[0]}
             if top_k:
                 record["top_k"] = [{"label": self.class_names[i], "probability": v} for v, i in zip(row_values, row_indices)]

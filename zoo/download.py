@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from zoo.errors import WeightsError, ZooError
+from zoo.errors import WeightsError, ZooError, first_line
 from zoo.files import remove_stale_temporaries, sha256_file, zoo_home
+from zoo.progress import interactive
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -32,6 +35,44 @@ def huggingface_hub() -> Any:
     except ImportError:
         raise ZooError("the Hugging Face Hub needs the 'hub' extra: pip install 'hubzoo[hub]'") from None
     return hf
+
+
+@contextmanager
+def hub_progress_bars(show: bool) -> Iterator[None]:
+    """huggingface_hub's own progress bars, on only while ``show`` (hubzoo's rule: a terminal or a notebook)."""
+    huggingface_hub()
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    hide = not show and not are_progress_bars_disabled()
+    if hide:
+        disable_progress_bars()
+    try:
+        yield
+    finally:
+        if hide:
+            enable_progress_bars()
+
+
+def hub_refusal(exc: BaseException) -> str:
+    """What an HTTP error answer of the Hub (``HfHubHTTPError``) means and what to do, in one phrase. The token is
+    never in it: the client's messages name the URL, not the Authorization header."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status == 401:
+        return "the Hub refused the token (401): set HF_TOKEN to a valid token, or log in with `hf auth login`"
+    if status == 403:
+        return ("forbidden (403): the repository or namespace is another account's, or the token lacks the right "
+                "(read-only, or not granted that repository)")
+    if status == 429:
+        return "the Hub's rate limit (429) outlasted the client's retries: wait a few minutes"
+    if status is not None and status >= 500:
+        return f"the Hub failed ({first_line(exc)})"
+    return f"the Hub answered {first_line(exc)}"
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """The HTTP library's own errors, which huggingface_hub lets through (a connection cut mid-body after its
+    retries): httpx2's for huggingface_hub 2.x, httpx's for 1.x; requests' (0.x) are OSErrors already."""
+    return tuple(sys.modules[name].HTTPError for name in ("httpx2", "httpx") if name in sys.modules)
 
 
 def cached_download(url: str, sha256: str) -> Path:
@@ -77,18 +118,19 @@ def fetch_hf(repo_id: str, filename: str, *, revision: str | None = None, sha256
     """Download (or find in the Hub cache) ``filename`` of ``repo_id`` at ``revision`` and check its sha256.
 
     ``sha256`` wins when given; without it the file must hash to the name of its cached blob, which for
-    files stored with Git LFS is their sha256. With a commit-hash revision already cached no request is made.
+    files stored with Git LFS is their sha256. A blob that does not hash to that name is removed from the cache
+    (a wrong body), so the next call downloads it again. With a commit-hash revision already cached no request
+    is made. The Hub's refusals and a broken download end as one-line :class:`WeightsError`.
     """
     hf = huggingface_hub()
     from huggingface_hub import errors
 
-    if not progress:
-        hf.utils.disable_progress_bars()
     where = f"{repo_id}@{revision or 'main'}"
     unreachable = (f"cannot get {filename} from {where}: it is not in the Hub cache and the Hub cannot be reached "
                    "({}). Fetch it once online, or `zoo unbundle` a bundle.")
     try:
-        path = Path(hf.hf_hub_download(repo_id, filename, revision=revision))
+        with hub_progress_bars(progress and interactive()):
+            path = Path(hf.hf_hub_download(repo_id, filename, revision=revision))
     except (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled) as exc:  # before EntryNotFoundError, its base
         raise WeightsError(unreachable.format(type(exc).__name__)) from None
     except errors.RevisionNotFoundError:
@@ -97,15 +139,23 @@ def fetch_hf(repo_id: str, filename: str, *, revision: str | None = None, sha256
         raise WeightsError(f"repository {repo_id} does not exist on the Hub (or is private: set HF_TOKEN)") from None
     except errors.EntryNotFoundError:
         raise WeightsError(f"{where} has no file {filename}") from None
-    except OSError as exc:
-        raise WeightsError(unreachable.format(type(exc).__name__)) from None
-    expected = sha256
+    except errors.HfHubHTTPError as exc:  # the Hub was reached and said no: a refused token, a rate limit, an outage
+        raise WeightsError(f"cannot get {filename} from {where}: {hub_refusal(exc)}") from None
+    except (OSError, *_transport_errors()) as exc:  # the body came short or the connection broke, after the retries
+        raise WeightsError(f"could not download {filename} from {where} ({type(exc).__name__}: {first_line(exc)}); "
+                           "nothing was kept in the cache: run it again") from None
+    blob = Path(os.path.realpath(path))
+    lfs_hash = blob.name if _SHA256.match(blob.name) else None  # an LFS file's blob is named by the sha256 the Hub gave
+    expected = sha256 or lfs_hash
     if expected is None:
-        blob = Path(os.path.realpath(path)).name
-        if not _SHA256.match(blob):
-            raise WeightsError(f"{repo_id}/{filename} has no pinned sha256 and is not an LFS file; pin one with #sha256=...")
-        expected = blob
+        raise WeightsError(f"{repo_id}/{filename} has no pinned sha256 and is not an LFS file; pin one with #sha256=...")
     actual = sha256_file(path)
+    if lfs_hash is not None and actual != lfs_hash:  # not what the Hub sent: dropped, so that the next try downloads it
+        blob.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+        raise WeightsError(f"{repo_id}/{filename}@{revision or 'main'} in the Hub cache is corrupt (sha256 {actual}, the "
+                           f"Hub's is {lfs_hash}): a wrong or damaged download; it was removed from the Hub cache and nothing "
+                           "was loaded: run it again")
     if actual != expected:
         raise WeightsError(
             f"{repo_id}/{filename}@{revision or 'main'} has sha256 {actual}, expected {expected}: "

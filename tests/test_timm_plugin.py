@@ -123,6 +123,27 @@ def test_predict_prints_imagenet_labels_for_photos(capsys, zoo_home, photos):
     assert len(rows[0]["top_k"]) == 5
 
 
+def test_photos_at_camera_sizes_decoded_at_a_reduced_scale_keep_their_labels(zoo_home, photos, tmp_path):
+    """A JPEG at least 4x the 256 pixels the ImageNet preprocessing needs is decoded at 1/2, 1/4 or 1/8 scale
+    (``zoo.preprocess.load_image``): the same labels as the full decode, probabilities within 0.02."""
+    from PIL import Image
+
+    from zoo.predict import Predictor
+    from zoo.preprocess import load_image
+
+    large = []
+    for path, size in zip(photos, ((2000, 1500), (1536, 2048))):
+        Image.open(path).resize(size, Image.BICUBIC).save(tmp_path / path.name, quality=90)
+        large.append(tmp_path / path.name)
+    predictor = Predictor.from_name("efficientnet_lite0", weights="imagenet")
+    assert load_image(large[0], needed_size=predictor.preprocessing.resized_size).shape[1:] == (750, 1000)
+    reduced = predictor.predict_proba(large)
+    full = predictor.predict_proba([load_image(p) for p in large])  # the whole pixels, resized the same way
+    assert reduced.argmax(1).tolist() == full.argmax(1).tolist()
+    assert [predictor.class_names[i] for i in reduced.argmax(1)] == ["palace", "daisy"]
+    assert (reduced - full).abs().max() < 0.02
+
+
 def test_torch_hub_loads_it_from_a_checkout(zoo_home, request):
     model = torch.hub.load(str(request.config.rootpath), "efficientnet_lite0", source="local", weights="imagenet")
     assert model.classifier.out_features == 1000

@@ -50,6 +50,10 @@ _LONG = 1000
 #: The default batch per kind of input: small images batch well (256 was the fastest of 64-512 for mnist_cnn
 #: on a CPU); a text batch pads to its longest text, so transformers get fewer; a CT scan is a batch of crops.
 DEFAULT_BATCH_SIZE = {"image": 256, "text": 32, "pipeline": 16}
+#: ...but a default image batch holds at most this many input values (channels x height x width each): 256 of
+#: 28x28, 6 of 3x224x224. Large batches of large images run slower per image (efficientnet_lite0 in eager PyTorch
+#: on one core: 52 images/s one at a time, 33 in batches of 32; BENCHMARKS.md): their activations leave the caches.
+IMAGE_BATCH_VALUES = 1 << 20
 
 
 def _length(item: Any) -> int:
@@ -116,7 +120,8 @@ class Predictor:
 
     ``model``: a vision classifier (then ``preprocessing``, a :class:`~zoo.preprocess.Preprocessing` or its dict,
     is required) or a text classifier. ``class_names`` default to the model's; ``batch_size`` is the default of
-    the ``predict*`` methods (``None``: :data:`DEFAULT_BATCH_SIZE` of the kind of input). The model is put in eval
+    the ``predict*`` methods (``None``: :data:`DEFAULT_BATCH_SIZE` of the kind of input, for images at most
+    :data:`IMAGE_BATCH_VALUES` input values). The model is put in eval
     mode on ``device`` (and, for images, in the channels-last memory format, which makes batched convolutions
     several times faster on CPUs). Instead of a model,
     ``pipeline`` may be a function that takes the raw inputs itself (``predict_inputs`` in a model's meta, see
@@ -145,6 +150,9 @@ class Predictor:
             raise ZooError(f"{type(model).__name__} takes no texts, so {type(self).__name__} needs its image preprocessing "
                            "(zoo.get_preprocess(NAME), or Predictor.from_name)")
         self.preprocessing = preprocessing
+        if preprocessing is not None and batch_size is None:
+            per_image = preprocessing.channels * preprocessing.size[0] * preprocessing.size[1]
+            self.batch_size = max(1, min(self.batch_size, IMAGE_BATCH_VALUES // per_image))
         self.model = model.eval().to(self.device)
         self._channels_last = self.kind == "image" and runtime is None  # channels-last convolutions: 3x faster batches on CPUs (bench_predict.py)
         if self._channels_last:
@@ -159,7 +167,8 @@ class Predictor:
         """The registered model ``name`` (or ``arch.tag``, or a hubzoo ``.safetensors`` path) with ``weights``
         (``None``: its default weights), their preprocessing and class names. ``backend``: ``"torch"`` (eager
         PyTorch), ``"onnx"`` (ONNX Runtime on the CPU: the model is exported once and cached, see
-        ``zoo.onnx_runtime``) or ``"onnx-int8"`` (the same, dynamically quantised to int8 weights)."""
+        ``zoo.onnx_runtime``), ``"onnx-int8"`` (the same, dynamically quantised to int8 weights) or ``"onnx-int8-checked"``
+        (int8, the inputs it is unsure of labelled again in fp32)."""
         from zoo.plugins import get_registry
 
         if backend not in BACKENDS:
@@ -175,7 +184,7 @@ class Predictor:
                        class_names=found.class_names, device=device, batch_size=batch_size)
         if spec.task not in ("classification", "text-classification"):
             raise ZooError(f"model {spec.name!r} is a {spec.task} model; Predictor labels inputs with classifiers")
-        runtime = None if backend == "torch" else load_onnx_classifier(found, model_kwargs, int8=backend == "onnx-int8")
+        runtime = None if backend == "torch" else load_onnx_classifier(found, model_kwargs, backend=backend)
         model = get_model(found, **model_kwargs)
         return cls(model, preprocessing=None if _is_text_model(model) else found.preprocessing or _no_preprocessing(spec),
                    class_names=found.class_names, device=device, batch_size=batch_size, runtime=runtime)

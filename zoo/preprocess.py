@@ -15,7 +15,9 @@ PIL's ``"L"`` mode does (ITU-R 601-2 luma: ``(19595 R + 38470 G + 7471 B + 2**15
 colour by repeating the channel; an alpha channel is dropped (as ``PIL.Image.convert("RGB")`` does). An
 image of another size is resized to ``size`` (stretched: the aspect ratio is not kept) with ``resize``
 (``bilinear`` or ``bicubic``, antialiased when shrinking, as torchvision's ``Resize(antialias=True)``; or
-``nearest``), then rounded back to uint8.
+``nearest``), then rounded back to uint8. A JPEG file at least four times the size it is resized to is decoded
+at 1/2, 1/4 or 1/8 of its size first, never under twice that size (:func:`load_image`'s ``needed_size``; not
+with ``nearest``, which picks pixels rather than averaging them).
 
 Image files are read by :func:`load_image` only (and their headers by :func:`image_header`): regular files,
 never a FIFO, socket or device; at most :func:`max_image_pixels` pixels (``$ZOO_MAX_IMAGE_PIXELS``, else PIL's
@@ -59,6 +61,12 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_MODES = {0: ("L", 1), 2: ("RGB", 3), 4: ("LA", 2), 6: ("RGBA", 4)}
 #: Formats that PIL can decode at a reduced scale (``Image.draft``): JPEG, and MPO (cameras' multi-picture JPEG).
 _DRAFT_FORMATS = ("JPEG", "MPO")
+#: A JPEG is decoded at a reduced scale only down to this many times the size needed (PIL's ``Image.thumbnail``
+#: keeps the same gap, its ``reducing_gap=2``): the antialiased resize that follows then smooths away most of what
+#: the scaled decoder does differently (its blocks are low-passed one by one, its colour planes scaled apart).
+#: Down to 1x the reader is faster again, but changes more labels (BENCHMARKS.md, "`zoo predict` on a folder
+#: of JPEG photos", gives both).
+_DRAFT_GAP = 2
 
 
 def _number_tuple(value: Any, field: str) -> tuple[float, ...]:
@@ -127,13 +135,14 @@ class Preprocessing:
     # ------------------------------------------------------------------ images
     def to_uint8(self, image: Any) -> torch.Tensor:
         """Any image :func:`load_image` reads -> ``uint8 [channels, H, W]``: colour/grayscale converted, resized to ``size``.
-        A JPEG file at least twice the size it is resized to is decoded at 1/2, 1/4 or 1/8 scale (see :func:`load_image`)."""
+        A JPEG file at least four times the size it is resized to is decoded at a reduced scale (see :func:`load_image`)."""
         pixels = load_image(image, needed_size=None if self.resize == "nearest" else self.resized_size)
         if pixels.shape[0] == 3 and self.channels == 1:
             pixels = rgb_to_gray(pixels)
         elif pixels.shape[0] == 1 and self.channels == 3:
             pixels = pixels.expand(3, -1, -1)
         if self.crop_pct is not None:
+            _check_resized_pixels(image, pixels.shape[1:], self.resized_size(*pixels.shape[1:]))
             pixels = resize_and_crop_uint8(pixels, self.size, self.crop_pct, self.resize)
         elif tuple(pixels.shape[1:]) != self.size:
             pixels = resize_uint8(pixels, self.size, self.resize)
@@ -189,6 +198,19 @@ def resize_and_crop_uint8(pixels: torch.Tensor, size: tuple[int, int], crop_pct:
         pixels = resize_uint8(pixels, new, mode)
     top, left = int(round((new[0] - size[0]) / 2.0)), int(round((new[1] - size[1]) / 2.0))
     return pixels[:, top : top + size[0], left : left + size[1]]
+
+
+def _check_resized_pixels(image: Any, size: tuple[int, int], resized: tuple[int, int]) -> None:
+    """Resizing with the aspect ratio kept (``crop_pct``) enlarges a thin image along its long side too: a 1x60000
+    strip for a 224x224 model would be 256x15,360,000 (47 GB of floats) before its centre is cut out. Past
+    :func:`max_image_pixels` (the limit the file itself was read under) that is one error naming the image."""
+    limit = max_image_pixels()
+    if resized[0] * resized[1] > limit:
+        what = os.fspath(image) if isinstance(image, (str, os.PathLike)) else "image"
+        raise DataError(f"{what}: image is {size[1]}x{size[0]}; resized for this model with its aspect ratio kept it would "
+                        f"be {resized[1]}x{resized[0]} = {resized[0] * resized[1]:,} pixels, more than the limit of "
+                        f"{limit:,}; crop it to a less extreme shape, or raise the limit with --max-image-pixels or "
+                        f"{MAX_IMAGE_PIXELS_VARIABLE}")
 
 
 def _shorter_side_to(height: int, width: int, side: int) -> tuple[int, int]:
@@ -368,8 +390,8 @@ def _read_file(path: str, needed_size: Callable[[int, int], tuple[int, int]] | N
         with _open_header(source, path, limit) as image:
             if needed_size is not None and image.format in _DRAFT_FORMATS:
                 height, width = needed_size(image.height, image.width)
-                if image.height >= 2 * height and image.width >= 2 * width:
-                    image.draft(None, (width, height))  # the largest of 1/2, 1/4, 1/8 that keeps both sides >= needed
+                # PIL picks the smallest of 1/2, 1/4, 1/8 that keeps both sides at least the size asked for (or none).
+                image.draft(None, (_DRAFT_GAP * width, _DRAFT_GAP * height))
             image.load()
             return _pil_to_array(image)
 
@@ -407,10 +429,11 @@ def load_image(source: Any, *, needed_size: Callable[[int, int], tuple[int, int]
 
     ``needed_size``, for the callers that shrink the image next (:meth:`Preprocessing.to_uint8`): a function of
     the file's ``(height, width)``, from its header, giving the smallest ``(height, width)`` they need. A JPEG
-    file at least twice that in both sides is then decoded at 1/2, 1/4 or 1/8 of its size, the smallest that
-    keeps both sides at least the needed ones (libjpeg's scaled IDCT, ``PIL.Image.draft``): 2-10x less time on
-    photos, and after the antialiased resize pixels within a few levels of a full decode's (``tests/test_preprocess.py``).
-    Other formats, and JPEGs under twice the needed size, are decoded whole.
+    file at least four times that in both sides is then decoded at 1/2, 1/4 or 1/8 of its size, the smallest
+    that keeps both sides at least twice the needed ones (libjpeg's scaled IDCT, through ``PIL.Image.draft``).
+    For a 224x224 ImageNet model, reading and resizing a 4032x3024 photo then takes 25 ms instead of 279, with
+    pixels 0.16 levels from the whole decode's on average (BENCHMARKS.md). Other formats, and smaller JPEGs,
+    are decoded whole.
     """
     channels_first = False
     if isinstance(source, (str, os.PathLike)):

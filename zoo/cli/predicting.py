@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from zoo.cli.options import (EXIT_OK, EXIT_USER_ERROR, add_backend, add_batch_size, add_device, add_json,
-                             add_max_image_pixels, add_model_kwargs, add_weights, image_pixel_limit, print_json, warn)
+                             add_max_image_pixels, add_model_kwargs, add_weights, error, image_pixel_limit, print_json,
+                             warn)
 
 
 def add_commands(sub: Any) -> None:
@@ -22,7 +22,7 @@ def add_commands(sub: Any) -> None:
     add_weights(p, default="the model's default weights")
     p.add_argument("--file", metavar="F", help="read more inputs from F, one per line (UTF-8 text; - for standard input)")
     p.add_argument("--top-k", type=int, metavar="K", help="also list the K most probable labels")
-    add_batch_size(p, default=None, help="inputs per forward pass (default 256 images, 32 texts, 16 CT crops)")
+    add_batch_size(p, default=None, help="inputs per forward pass (default 256 images, 6 of 224x224 RGB, 32 texts, 16 CT crops)")
     add_device(p)
     add_backend(p)
     add_json(p, help="print a JSON list, one object per input: input, label, probability (of that label), top_k when asked")
@@ -46,6 +46,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         print(format_records(records))
     errors = [r["error"] for r in records if r.get("error")]
-    for error in errors:
-        print(f"zoo: error: {error}", file=sys.stderr)
+    for message in errors:
+        error(message)  # one line each, though a file's name may hold a line break
     return EXIT_USER_ERROR if errors else EXIT_OK

@@ -60,6 +60,16 @@ TRAIN = ["train", "mnist_mlp", "--data", "digits", "--quiet"]
     (["--loss", "model"], "--loss model: 'mnist_mlp' declares no loss of its own"),
     (["--loss", "hinge"], "argument --loss: invalid choice: 'hinge'"),
     (["--augment", "heavy"], "argument --augment: invalid choice: 'heavy'"),
+    # seeds numpy's and torch's generators refuse (were a ValueError and an OverflowError: exit 1)
+    (["--seed", "-1"], "--seed -1 is not valid: expected from 0 to 4294967295"),
+    (["--seed", str(2**80)], f"--seed {2**80} is not valid: expected from 0 to 4294967295"),
+    # a classifier for another number of classes than a registered data set's (was an IndexError mid-epoch)
+    (["-k", "num_classes=3"], "the digits data has 10 classes (0, 1, 2, 3, 4, 5, ...), but mnist_mlp is built with "
+                              "num_classes=3: pass -k num_classes=10"),
+    (["-k", "num_classes=12"], "but mnist_mlp is built with num_classes=12: pass -k num_classes=10"),
+    # a size of 0 builds a layer with no weights, which no forward pass runs (was a RuntimeError)
+    (["-k", "n_hidden=0"], "model 'mnist_mlp' built with {'n_hidden': 0} has a parameter with no elements "
+                           "(network.0.weight of shape [0, 784]): a size argument is 0 or too small"),
     *([(["--device", "cuda"], "CUDA is not available here")] if not torch.cuda.is_available() else []),
 ])
 def test_bad_train_options_write_nothing(capsys, tmp_path, extra, message):
@@ -137,11 +147,25 @@ def test_bad_image_folders_write_nothing(capsys, tmp_path, layout, model_args, m
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("split, link, to", [("", "self", "."), ("train/", "up", "..")], ids=["root", "split-folder"])
+def test_a_class_folder_linked_to_the_image_folder_itself_is_refused(capsys, tmp_path, split, link, to):
+    """A loop: the link's class would hold every other class's images again (was silently trained on)."""
+    root = _images(tmp_path / "images", {f"{split}{name}": None for name in _TWO_CLASSES})
+    (root / split / link).symlink_to(to, target_is_directory=True)
+    code, _, err = run_cli(capsys, "train", "mnist_cnn", "--data", "imagefolder", "--root", root, "-k", "num_classes=3",
+                           "--out", tmp_path / "run", "--quiet")
+    assert_one_error_line(code, err, f"class folder {root / split / link} is a link to {root.resolve()}, which holds the "
+                                     "image folder itself")
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("content, data_args, message", [
     ("message,category\nhi,ham\nho,spam\n", [], "has no column 'text' (its columns: 'message', 'category'); name the right one with -d text_column=NAME"),
     ("message,category\nhi,ham\nho,spam\n", ["-d", "text_column=message"], "has no column 'label' (its columns: 'message', 'category')"),
     ("text,label\nhi,ham\nho,ham\n", [], "has one label ('ham'): a classifier needs at least two classes"),
     ("text,label\nhi,ham\nho,spam\n", ["-d", "text_colum=message"], "dataset 'text_csv' has no argument 'text_colum'"),
+    ("text,label\nhi,ham\nho,spam\n", ["-d", "split_seed=-1"], "the split seed -1 is not valid: expected an integer of at "
+                                                               "least 0"),  # was numpy's ValueError: exit 1
 ])
 def test_bad_text_files_write_nothing(capsys, tmp_path, content, data_args, message):
     (tmp_path / "texts.csv").write_text(content)
@@ -223,6 +247,10 @@ EVAL = ["eval", "mnist_cnn", "--data", "digits", "--weights", "digits"]
     ([*EVAL, "--device", "tpu"], "unknown device 'tpu'"),
     ([*EVAL, "--device", "cpux"], "unknown device 'cpux'"),
     ([*EVAL, "--batch-size", "0"], "--batch-size 0 is not valid"),
+    # outputs for another number of classes than the data's (was the evaluator's ValueError, exit 1)
+    ([*EVAL, "-k", "num_classes=3"], "the model gives 3 class scores per item, but the data has 10 classes: build it "
+                                     "with -k num_classes=10"),
+    (["info", "mnist_cnn", "-k", "n_feature=0"], "has a parameter with no elements (conv1.weight of shape [0, 1, 5, 5])"),
     (["eval", "mnist_cnn", "--data", "digits", "--weights", "s3://bucket/w.safetensors"], "unknown weights scheme 's3'"),
     (["eval", "mnist_cnn", "--data", "digits", "--weights", "/nonexistent/w.safetensors"], "does not exist"),
     (["pull", "mnist_cnn", "--weights", "hf://org/../x.safetensors"], "ORG and REPO may hold"),
@@ -231,6 +259,50 @@ EVAL = ["eval", "mnist_cnn", "--data", "digits", "--weights", "digits"]
 def test_bad_weights_devices_and_uris(capsys, argv, message):
     code, _, err = run_cli(capsys, *argv)
     assert_one_error_line(code, err, message)
+
+
+@pytest.mark.parametrize("argv, shape", [
+    # weights whose input is not the registration's: efficientnet_lite0.fashion takes 1x28x28 (in_chans=1), not 3x224x224
+    (["info", "efficientnet_lite0.fashion"], [1, 28, 28]),  # was a RuntimeError (exit 1) on a registered entry
+    (["info", "efficientnet_lite0", "-k", "in_chans=1"], [1, 224, 224]),  # timm's name for in_channels
+    (["info", "dsconv_net.fashion"], [1, 28, 28]),  # was counted on [1, 32, 32]
+], ids=["efficientnet-fashion", "in_chans", "dsconv-fashion"])
+def test_info_counts_multiply_adds_on_the_input_the_weights_take(capsys, argv, shape):
+    if argv[1].startswith("efficientnet"):
+        pytest.importorskip("zoo_timm.models", reason="`make` installs plugins/zoo-timm")
+    code, out, err = run_cli(capsys, *argv, "--json")
+    assert code == 0, err
+    assert json.loads(out)["weights"]["input_shape"] == shape
+
+
+@pytest.mark.parametrize("argv", [
+    ["eval", "efficientnet_lite0", "--data", "digits", "-k", "num_classes=10"],
+    ["train", "efficientnet_lite0", "--data", "digits", "-k", "num_classes=10", "--init", "imagenet", "--freeze", "backbone"],
+], ids=["eval", "train-frozen"])
+def test_a_plugin_model_given_images_of_other_channels_says_so(capsys, tmp_path, argv):
+    """efficientnet_lite0 takes 3 channels (without -k in_chans=1), digits has 1: was a conv's RuntimeError (exit 1)."""
+    pytest.importorskip("zoo_timm.models", reason="`make` installs plugins/zoo-timm")
+    out = ["--out", tmp_path / "run", "--quiet"] if argv[0] == "train" else []
+    code, _, err = run_cli(capsys, *argv, *out)
+    assert_one_error_line(code, err, "efficientnet_lite0 expects input of shape [N, 3, *, *], got [")
+    assert tree(tmp_path) == set()
+
+
+def test_the_hub_clients_retry_warnings_are_off_while_it_fetches(capsys, monkeypatch):
+    """Offline (without HF_HUB_OFFLINE), huggingface_hub logs two lines per retry, five retries, before it gives up
+    ("Retrying in 1s [Retry 1/5]."): the command's one error line must be all there is on stderr."""
+    import logging
+
+    hub = pytest.importorskip("huggingface_hub")
+
+    def unreachable(*args, **kwargs):
+        client = logging.getLogger("huggingface_hub.utils._http")
+        assert not client.isEnabledFor(logging.WARNING), "huggingface_hub's retry warnings would be printed"
+        raise hub.errors.LocalEntryNotFoundError("the Hub cannot be reached")
+
+    monkeypatch.setattr(hub, "hf_hub_download", unreachable)
+    code, _, err = run_cli(capsys, "info", "hf://org/repo/w.safetensors")
+    assert_one_error_line(code, err, "it is not in the Hub cache and the Hub cannot be reached (LocalEntryNotFoundError)")
 
 
 def test_plots_under_a_file(capsys, tmp_path):
@@ -265,6 +337,12 @@ def _entry(file: str, data: bytes, **overrides) -> dict:
     return {**entry, **overrides}
 
 
+def _bundle_of(path: Path, **overrides) -> Path:
+    """A bundle at ``path`` of one entry, ``mnist_cnn.evil``, whose fields ``overrides`` change."""
+    return _tar(path, {"manifest.json": json.dumps({"mnist_cnn.evil": _entry("X.safetensors", b"w", **overrides)}).encode(),
+                       "X.safetensors": b"w"})
+
+
 def _random_bytes(path: Path) -> Path:
     path.write_bytes(os.urandom(3000))
     return path
@@ -282,6 +360,12 @@ def _truncated(path: Path) -> Path:
     (lambda p: _tar(p, {"manifest.json": b"[]"}), "must be a JSON object"),
     (lambda p: _tar(p, {"manifest.json": json.dumps({"mnist_cnn.evil": _entry("../X.safetensors", b"w")}).encode(),
                         "X.safetensors": b"w"}), "is not a plain name"),
+    # fields of the wrong JSON type: one class per letter, or a crash of every later `zoo info`
+    (lambda p: _bundle_of(p, class_names="abcdefghij"), "class_names must be a list or a tuple or null, got 'abcdefghij'"),
+    (lambda p: _bundle_of(p, class_names=list(range(10))), "class_names must be a list of strings"),
+    (lambda p: _bundle_of(p, model_kwargs=[1]), "model_kwargs must be a JSON object, got [1]"),
+    (lambda p: _bundle_of(p, training="zoo train"), "training must be a JSON object, got 'zoo train'"),
+    (lambda p: _bundle_of(p, num_params=True), "num_params must be an integer or null, got True"),
 ])
 def test_damaged_and_hostile_bundles_import_nothing(capsys, tmp_path, make, message):
     bundle = make(tmp_path / "b.tar")
@@ -344,9 +428,10 @@ def test_a_failed_bundle_leaves_no_temporary_file(capsys, tmp_path, monkeypatch)
     assert tree(tmp_path) == set()
 
 
-def test_pinning_refuses_a_tag_that_is_a_path(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "pin", tmp_path / "run", "--tag", "../../evil", "--manifest", tmp_path / "m.json")
-    assert_one_error_line(code, err, "is not a plain tag")
+@pytest.mark.parametrize("tag", ["../../evil", "a" * 300])  # a path; a file name too long (named its temporary)
+def test_pinning_refuses_a_tag_that_is_not_a_plain_name(capsys, tmp_path, tag):
+    code, _, err = run_cli(capsys, "pin", tmp_path / "run", "--tag", tag, "--manifest", tmp_path / "m" / "m.json")
+    assert_one_error_line(code, err, "is not a plain tag: use up to 100 letters, digits")
     assert tree(tmp_path) == set()
 
 

@@ -76,6 +76,10 @@ RECORD_OR_DATA_WRONG = [
     ("mnist_mlp.digits", {"dataset": "digitz"}, None, "unknown dataset 'digitz'"),
     ("mnist_mlp.digits", {"metrics": _metrics(acuracy=0.9)}, None, "unknown metric 'acuracy'"),
     ("mnist_mlp.digits", {"metrics": _metrics(accuracy="high")}, None, "accuracy 'high' is not a number"),
+    # a dataset that exists but is not one the model runs on (was the evaluator's ValueError: exit 1, no entry checked)
+    ("mnist_mlp.digits", {"dataset": "reviews"}, None, "dataset 'reviews' holds text-classification data, but mnist_mlp is "
+                                                       "a classification model: the entry's dataset is wrong"),
+    ("mnist_mlp.digits", {"class_names": ("odd", "even")}, None, "the entry names 2 classes, but dataset 'digits' has 10"),
     ("mnist_mlp.fashion", {}, lambda data: _fashion_files(data, _IDX_IMAGES + bytes(5000)), "truncated or damaged"),
     ("mnist_mlp.fashion", {}, lambda data: _fashion_files(data, gzip.compress(_IDX_IMAGES + bytes(784 * 10000))[:300],
                                                           "t10k-images-idx3-ubyte.gz"), "is not a readable gzip file"),
@@ -84,7 +88,8 @@ RECORD_OR_DATA_WRONG = [
 
 
 @pytest.mark.parametrize("entry, changes, damage, message", RECORD_OR_DATA_WRONG,
-                         ids=["split", "dataset", "metric-name", "metric-value", "truncated-idx", "truncated-gz", "garbage-sdist"])
+                         ids=["split", "dataset", "metric-name", "metric-value", "text-dataset", "class-count", "truncated-idx",
+                              "truncated-gz", "garbage-sdist"])
 def test_verify_fails_a_wrong_record_or_damaged_data(capsys, monkeypatch, entry, changes, damage, message):
     if changes:
         entry = _pin_copy(monkeypatch, entry, **changes)

@@ -53,6 +53,27 @@ def test_an_opset_out_of_range_is_refused_before_any_work(capsys, tmp_path, argv
     assert tree(tmp_path) == set()
 
 
+@pytest.mark.parametrize("out, message", [
+    ("file/m.onnx", "--out {tmp}/file/m.onnx: {tmp}/file is a file, not a folder"),  # was "the folder ... does not exist"
+    ("folder", "--out {tmp}/folder is a folder; give the path of the .onnx file to write"),
+])
+def test_an_out_path_that_cannot_be_the_file_is_refused_before_any_work(capsys, tmp_path, out, message):
+    (tmp_path / "file").write_text("mine")
+    (tmp_path / "folder").mkdir()
+    code, _, err = run_cli(capsys, *EXPORT, "--out", tmp_path / out)
+    assert_one_error_line(code, err, message.format(tmp=tmp_path))
+    assert tree(tmp_path) == {"file", "folder"}
+
+
+@pytest.mark.parametrize("fmt", ["pt2", "onnx"])
+def test_a_model_built_for_other_channels_is_exported_on_its_own_input(capsys, tmp_path, fmt):
+    """The example input follows -k in_channels (and weights' preprocessing: efficientnet_lite0.fashion's 1x28x28),
+    not the registered [1, 28, 28]: was refused as "cannot export this model" (mnist_cnn expects [N, 3, 28, 28])."""
+    code, out, err = run_cli(capsys, "export", "mnist_cnn", "-k", "in_channels=3", "--format", fmt, "--out", tmp_path / f"m.{fmt}")
+    assert code == 0, err
+    assert "checked against PyTorch on x [3, 3, 28, 28]" in out
+
+
 @pytest.mark.parametrize("opset", [17, 18, 21])
 def test_the_file_has_the_opset_asked_for(capsys, tmp_path, opset):
     import onnx

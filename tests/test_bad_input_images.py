@@ -157,6 +157,51 @@ def test_the_option_overrides_the_environment_and_is_gone_after_the_command(caps
     assert os.environ["ZOO_MAX_IMAGE_PIXELS"] == "100"
 
 
+def _crop_pct_weights(folder: Path) -> Path:
+    """mnist_cnn's digits weights as a file whose preprocessing keeps the aspect ratio and cuts out the centre
+    (``crop_pct``, as the ImageNet models' does), to test that resize without loading an ImageNet model."""
+    from safetensors.torch import load_file, save_file
+
+    from zoo.weights import read_manifest, shipped_manifest_path
+
+    prep = {"channels": 1, "size": [28, 28], "mean": [0.1307], "std": [0.3081], "resize": "bilinear", "crop_pct": 0.875}
+    metadata = {"arch": "mnist_cnn", "model_kwargs": json.dumps({"n_feature": 32}), "dataset": "digits",
+                "preprocessing": json.dumps(prep)}
+    save_file(load_file(read_manifest(shipped_manifest_path())["mnist_cnn.digits"].path), folder / "crop.safetensors",
+              metadata=metadata)
+    return folder / "crop.safetensors"
+
+
+@pytest.mark.parametrize("model, height, argv, message", [
+    # the shorter side to 32, the aspect ratio kept: 32x64000, over the limit; the file itself is under it
+    ("crop", 2000, ["--max-image-pixels", "10000"], "image is 1x2000; resized for this model with its aspect ratio kept "
+                                                    "it would be 32x64000 = 2,048,000 pixels, more than the limit of 10,000"),
+    # 256x15,360,000: 47 GB of floats (was a failed allocation, exit 1)
+    ("efficientnet_lite0", 60000, [], "image is 1x60000; resized for this model with its aspect ratio kept it would be "
+                                      "256x15360000 = 3,932,160,000 pixels, more than the limit of 89,478,485"),
+], ids=["crop_pct", "efficientnet_lite0"])
+def test_a_strip_too_long_to_resize_with_its_aspect_ratio_is_named(capsys, tmp_path, model, height, argv, message):
+    if model == "crop":
+        model = ["mnist_cnn", "--weights", _crop_pct_weights(tmp_path)]
+    else:
+        pytest.importorskip("zoo_timm.models", reason="`make` installs plugins/zoo-timm")
+        model = [model]
+    strip = tmp_path / "strip.png"
+    Image.new("L", (1, height), 99).save(strip)
+    code, out, err = run_cli(capsys, "predict", *model, strip, good_png(tmp_path / "good.png"), "--json", *argv)
+    assert_one_error_line(code, err, f"{strip}: {message}; crop it to a less extreme shape, or raise the limit with "
+                                     "--max-image-pixels or ZOO_MAX_IMAGE_PIXELS")
+    assert [r["label"] is None for r in json.loads(out)] == [True, False]
+
+
+def test_an_unreadable_input_whose_name_holds_a_line_break_is_still_one_line(capsys, tmp_path):
+    bad = tmp_path / "not\nan image.png"
+    bad.write_bytes(b"GIF89a broken")
+    code, _, err = run_cli(capsys, *PREDICT, bad, good_png(tmp_path / "good.png"))
+    assert_one_error_line(code, err, "not an image file PIL can read")
+    assert err.count("\n") == 1, err
+
+
 _TWO_CLASSES = {"a": 3, "b": 3}
 #: The 10x12 (H x W) images of tests/user_data.py, over a limit of 10 pixels.
 SMALL_OVER_10 = f"image is 12x10 = 120 pixels, more than the limit of 10; {LIMIT_HINT}"
@@ -206,6 +251,34 @@ def test_a_luna_model_given_a_fifo_scan_names_it_and_walks_past_one_in_a_folder(
     assert code == 2, err
     assert err.splitlines() == [f"zoo: error: {fifo} is a FIFO (named pipe), not a regular file: expected a .mhd scan",
                                 f"zoo: error: {tmp_path / 'scans'}: no .mhd scans in this folder"]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["info", "{fifo}"], "a weights file"),  # was "does not exist"
+    (["pin", "{run}", "--tag", "t", "--manifest", "{fifo}"], "a weights manifest (a JSON file)"),  # was a hang
+], ids=["weights", "manifest"])
+def test_a_fifo_given_as_weights_or_a_manifest_is_named_not_read(capsys, tmp_path, argv, expected):
+    fifo = special_file(tmp_path / "x.safetensors", "fifo")
+    if "pin" in argv:  # a finished run to pin
+        code, _, err = run_cli(capsys, "train", "mnist_mlp", "--data", "digits", "--epochs", 1, "--quiet", "--out", tmp_path / "run")
+        assert code == 0, err
+    argv = [a.format(fifo=fifo, run=tmp_path / "run") for a in argv]
+    code, _, err = without_hanging(lambda: run_cli(capsys, *argv), [fifo])
+    assert_one_error_line(code, err, f"{fifo} is a FIFO (named pipe), not a regular file: expected {expected}")
+
+
+def test_resume_given_a_fifo_for_the_runs_settings_names_it(capsys, tmp_path):
+    from zoo import runs
+    from zoo.runs import TrainConfig
+
+    run = tmp_path / "run"
+    runs.write_config(TrainConfig("mnist_mlp", "digits", out=str(run), progress=False).with_lr())  # as train() writes it
+    (run / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    (run / "config.json").unlink()
+    fifo = special_file(run / "config.json", "fifo")
+    code, _, err = without_hanging(lambda: run_cli(capsys, "train", "mnist_mlp", "--data", "digits", "--quiet", "--out", run,
+                                                   "--resume"), [fifo])  # was a hang
+    assert_one_error_line(code, err, f"{fifo} is a FIFO (named pipe), not a regular file: expected the run's settings")
 
 
 def test_predict_given_a_device_path_names_what_it_is(capsys, tmp_path):

@@ -5,6 +5,8 @@ classes changed is refused instead of swapping labels. One row per cause."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.test_bad_input import assert_one_error_line, run_cli, tree
@@ -72,6 +74,24 @@ def test_text_csv_files_that_cannot_be_read_one_way(capsys, tmp_path, name, cont
                            "--quiet")
     assert_one_error_line(code, err.replace(f"{path.parent}/", ""), message)  # the messages name the file by its path
     assert "decode(" not in err and tree(tmp_path) == {"data", f"data/{name}"}
+
+
+_ROWS = [(f"lunch at noon {i}", "ham") if i % 2 else (f"win money now {i}", "spam") for i in range(20)]
+
+
+@pytest.mark.parametrize("name, content", [
+    # JSON strings may hold U+2028, U+2029 and U+0085 as they are (json.dumps(ensure_ascii=False) writes them so);
+    # str.splitlines() cut the line there ("line 1 is not JSON")
+    ("texts.jsonl", "".join(f'{{"text": "{t}\u2028more\u0085and\u2029more", "label": "{label}"}}\n' for t, label in _ROWS)),
+    # a cell over csv's default limit of 131,072 characters ("line 1 is not valid CSV: field larger than field limit")
+    ("texts.csv", "text,label\n" + "".join(f"{t} {'x' * 140_000 if i == 0 else ''},{label}\n" for i, (t, label) in enumerate(_ROWS))),
+], ids=["jsonl-line-separators", "csv-long-cell"])
+def test_text_csv_files_that_are_valid_are_read(capsys, tmp_path, name, content):
+    (tmp_path / name).write_text(content, encoding="utf-8")
+    code, out, err = run_cli(capsys, "eval", "lstm_sentiment", "--weights", "reviews", "--data", "text_csv", "--root",
+                             tmp_path / name, "--json")
+    assert code == 0, err
+    assert json.loads(out)["num_samples"] == 4  # 20% of the 20 rows, stratified
 
 
 def test_resume_on_data_whose_classes_changed_is_refused(capsys, tmp_path):

@@ -252,5 +252,7 @@ def test_evaluate_bad_input():
         evaluate(model, TensorDataset(x, torch.full_like(y, 7)), num_classes=3, progress=False)
     with pytest.raises(ValueError, match=r"target must hold integer class indices"):
         evaluate(model, TensorDataset(x, y.float()), num_classes=3, progress=False)
-    with pytest.raises(ValueError, match=r"class dimension \(dim 1\) of size 3 but num_classes is 4"):
+    # outputs for another number of classes: a DataError (a ValueError) in the reader's words (num_classes=)
+    with pytest.raises(DataError, match=r"the model gives 3 class scores per item, but the data has 4 classes: build "
+                                        r"it with num_classes=4"):
         evaluate(model, TensorDataset(x, y), num_classes=4, progress=False)

@@ -69,12 +69,23 @@ def _fits(value: Any, expected: tuple[type, ...]) -> bool:
     return isinstance(value, expected)
 
 
+def _with_every_tensor_filled(spec: ModelSpec, kwargs: dict[str, Any], model: Any) -> Any:
+    """``model``, unless a builder argument of 0 (or a width too small) gave it a parameter with no elements
+    (``-k n_feature=0``: a conv with no filters), which no forward pass can run: then one error naming it."""
+    named = model.named_parameters() if hasattr(model, "named_parameters") else ()
+    empty = next(((name, list(p.shape)) for name, p in named if p.numel() == 0), None)
+    if empty is not None:
+        raise ZooError(f"model {spec.name!r} built with {kwargs} has a parameter with no elements ({empty[0]} of shape "
+                       f"{empty[1]}): a size argument is 0 or too small")
+    return model
+
+
 def _call_factory(spec: ModelSpec, kwargs: dict[str, Any]) -> Any:
     """Call the builder; a failure is reported as one error naming the model and its plugin."""
     factory = spec.resolve_factory()
     check_kwargs(factory, kwargs, what=f"model {spec.name!r}")
     try:
-        return factory(**kwargs)
+        return _with_every_tensor_filled(spec, kwargs, factory(**kwargs))
     except ZooError:
         raise
     except TypeError as exc:

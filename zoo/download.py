@@ -53,6 +53,20 @@ def hub_progress_bars(show: bool) -> Iterator[None]:
             enable_progress_bars()
 
 
+@contextmanager
+def _quiet_hub_logs() -> Iterator[None]:
+    """huggingface_hub's warnings off meanwhile: offline, its retries log two lines a try ("... thrown while
+    requesting HEAD ...", "Retrying in 1s [Retry 1/5]."), and what they end in is one error line here."""
+    from huggingface_hub.utils import logging as hub_logging
+
+    saved = hub_logging.get_verbosity()
+    hub_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hub_logging.set_verbosity(saved)
+
+
 def hub_refusal(exc: BaseException) -> str:
     """What an HTTP error answer of the Hub (``HfHubHTTPError``) means and what to do, in one phrase. The token is
     never in it: the client's messages name the URL, not the Authorization header."""
@@ -129,7 +143,7 @@ def fetch_hf(repo_id: str, filename: str, *, revision: str | None = None, sha256
     unreachable = (f"cannot get {filename} from {where}: it is not in the Hub cache and the Hub cannot be reached "
                    "({}). Fetch it once online, or `zoo unbundle` a bundle.")
     try:
-        with hub_progress_bars(progress and interactive()):
+        with hub_progress_bars(progress and interactive()), _quiet_hub_logs():
             path = Path(hf.hf_hub_download(repo_id, filename, revision=revision))
     except (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled) as exc:  # before EntryNotFoundError, its base
         raise WeightsError(unreachable.format(type(exc).__name__)) from None

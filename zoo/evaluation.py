@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import torch
 
-from zoo.errors import DataError, ZooError
+from zoo.errors import DataError, ZooError, advice
 from zoo.metrics import Evaluator
 from zoo.progress import progress as progress_bar
 
@@ -165,6 +165,7 @@ def evaluate_with_evaluator(
             if not bool(torch.isfinite(outputs).all()):  # NaN weights or inputs: the evaluator would refuse them
                 raise DataError(f"the model's outputs hold NaN or infinity (on a batch of {len(targets)} samples): its "
                                 "weights or these inputs hold NaN or infinity; check the weights (zoo verify) or the data")
+            _check_class_scores(outputs, targets, num_classes)
             if num_classes == 2 and outputs.dim() >= 2 and outputs.shape[1] == 2:
                 # two classes: softmax(x)[:, 1] = sigmoid(x1 - x0), so ``threshold`` applies to that probability
                 scores = outputs[:, 1] - outputs[:, 0]
@@ -183,6 +184,16 @@ def evaluate_with_evaluator(
     if loss_fn is not None:
         report["loss"] = float(totals[0] / totals[1])
     return report, evaluator
+
+
+def _check_class_scores(outputs: torch.Tensor, targets: torch.Tensor, num_classes: int) -> None:
+    """Outputs with a class dimension (``[N, C, ...]`` for targets ``[N, ...]``) must have one score per class of the
+    data (or one, for two classes): a model built for another number of classes is a one-line error saying so."""
+    if outputs.dim() != targets.dim() + 1 or outputs.shape[1] == num_classes or (num_classes == 2 and outputs.shape[1] == 1):
+        return
+    raise DataError(f"the model gives {outputs.shape[1]} class scores per item, but the data has {num_classes} classes: "
+                    + advice(f"build it with num_classes={num_classes} (num_labels for the transformers)",
+                             f"build it with -k num_classes={num_classes} (-k num_labels for the transformers)"))
 
 
 def evaluate(model: torch.nn.Module, dataset: Any, **options: Any) -> dict:

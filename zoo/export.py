@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from zoo.api import get_model, get_preprocess
+from zoo.api import get_model, get_preprocess, get_weights
 from zoo.errors import ZooError
 from zoo.files import atomic_write_bytes, remove_stale_temporaries
 from zoo.plugins import get_registry
@@ -78,8 +78,11 @@ def export_model(name: str, *, weights: Any = None, format: str = "onnx", out: s
         _onnx_modules()  # says which extra to install before any work
     _check_opset(opset, format)
     model = get_model(name, weights=weights, **(model_kwargs or {})).eval()
-    example = _example(model, spec, EXAMPLE_BATCH)
-    check = _example(model, spec, EXAMPLE_BATCH + 1, seed=1, grow=16)  # other batch; other H, W where dynamic
+    found = get_weights(name, weights) if weights is not None else None  # their input: efficientnet_lite0.fashion's 1x28x28
+    shape = spec.input_shape_for({**(found.model_kwargs if found else {}), **(model_kwargs or {})},
+                                 found.preprocessing if found else None)
+    example = _example(model, spec, shape, EXAMPLE_BATCH)
+    check = _example(model, spec, shape, EXAMPLE_BATCH + 1, seed=1, grow=16)  # other batch; other H, W where dynamic
     dims = _dynamic_shapes(example, spec)
     metadata = _metadata(name, weights, spec)
     if format == "onnx":
@@ -119,19 +122,20 @@ def _target(name: str, weights: Any, format: str, out: str | os.PathLike | None)
     if target.suffix != f".{format}":
         raise ZooError(f"--out {target} must end in .{format} for --format {format}")
     if not target.parent.is_dir():
-        raise ZooError(f"--out {target}: the folder {target.parent} does not exist")
+        where = f"{target.parent} is a file, not a folder" if target.parent.exists() else f"the folder {target.parent} does not exist"
+        raise ZooError(f"--out {target}: {where}")
     return target
 
 
-def _example(model: Any, spec: Any, batch: int, seed: int = 0, grow: int = 0) -> dict[str, Any]:
+def _example(model: Any, spec: Any, shape: tuple[int, ...] | None, batch: int, seed: int = 0,
+             grow: int = 0) -> dict[str, Any]:
     """Keyword arguments of a forward pass with ``batch`` items: the model's own example input, or a
-    seeded normal tensor of the declared ``input_shape`` with the dynamic dimensions (``dynamic_dims``)
-    ``grow`` larger."""
+    seeded normal tensor of ``shape`` (the declared ``input_shape`` as the weights change it) with the dynamic
+    dimensions (``dynamic_dims``) ``grow`` larger."""
     import torch
 
     if hasattr(model, "example_input"):
         return dict(model.example_input(batch))
-    shape = spec.input_shape
     if not shape:
         raise ExportError("the model declares neither input_shape nor example_input(): no example to trace with")
     name = next(iter(_forward_parameters(model)))

@@ -135,6 +135,8 @@ def read_json_object(path: str | os.PathLike, what: str) -> dict[str, Any]:
     from zoo.errors import ZooError
 
     path = Path(path)
+    if path.exists():  # a FIFO in its place (`--resume` reads config.json) would block the read forever
+        check_regular_file(path, f"{what} (a JSON file)")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:

@@ -17,7 +17,7 @@ from typing import Any
 from zoo import runs
 from zoo.api import get_model, get_weights
 from zoo.errors import ZooError
-from zoo.files import current_umask, sha256_file
+from zoo.files import atomic_write_chunks, current_umask, sha256_file
 from zoo.plugins import get_registry
 from zoo.bases import describe_base, difference
 from zoo.state_dicts import save_state_dict
@@ -40,8 +40,9 @@ def pin_run(run_dir: str | Path, *, tag: str, manifest: str | Path, default: boo
     that folder builds, and pins the folder's files by sha256 (``zoo.bases``); the round trip (base + difference
     == the run's weights, tensor for tensor) is checked before anything is written.
     """
-    if not isinstance(tag, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", tag):
-        raise ZooError(f"--tag {tag!r} is not a plain tag: use letters, digits, '_' and '-' (it names a file)")
+    if not isinstance(tag, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}", tag):
+        raise ZooError(f"--tag {tag!r:.120} is not a plain tag: use up to 100 letters, digits, '_' and '-' (it names a "
+                       "file)")
     run_dir, manifest = Path(run_dir), Path(manifest)
     if manifest.is_dir():
         raise ZooError(f"--manifest {manifest} is a folder; give the path of a manifest .json file")
@@ -60,10 +61,9 @@ def pin_run(run_dir: str | Path, *, tag: str, manifest: str | Path, default: boo
     spec = replace(found, tag=tag, file=f"{name}.safetensors", num_params=sum(p.numel() for p in model.parameters()),
                    model_kwargs={k: v for k, v in found.model_kwargs.items() if k not in init_only},
                    default=default, assets=assets, base_dir=str(manifest.parent), source="manifest")
-    if difference is None:
-        tmp = spec.path.with_name(f".{spec.path.name}.tmp")
-        shutil.copyfile(found.path, tmp)
-        tmp.replace(spec.path)
+    if difference is None:  # the atomic writer: a failure names the file, never its temporary, and leaves none
+        with open(found.path, "rb") as source:
+            atomic_write_chunks(spec.path, iter(lambda: source.read(1 << 20), b""))
     else:
         spec = _pin_difference(spec, found, model, base)
     write_manifest_entry(manifest, spec)

@@ -101,6 +101,17 @@ class ModelSpec:
             return None
         return import_reference(self.predict_inputs, f"the input pipeline of model {self.name!r}", self.extra)
 
+    def input_shape_for(self, model_kwargs: Mapping[str, Any],
+                        preprocessing: Mapping[str, Any] | None = None) -> tuple[int, ...] | None:
+        """:attr:`input_shape` as weights and builder arguments change it: an image's channels and size from the
+        weights' ``preprocessing``, the channels from ``in_channels`` (timm's ``in_chans``) when given
+        (``efficientnet_lite0.fashion``: ``(1, 28, 28)``, not the registered ``(3, 224, 224)``)."""
+        shape = tuple(self.input_shape) if self.input_shape else None
+        if shape and preprocessing and len(shape) == 3:
+            shape = (preprocessing["channels"], *preprocessing["size"])
+        channels = model_kwargs.get("in_channels", model_kwargs.get("in_chans"))
+        return (channels, *shape[1:]) if shape and channels else shape
+
     @property
     def default_weights(self) -> Weights | None:
         """The weights used for ``pretrained=True``."""

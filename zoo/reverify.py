@@ -97,6 +97,18 @@ def _check_record(dataset_name: str, metrics: dict[str, Any]) -> None:
             raise ZooError(f"the entry's {key} {value!r} is not a number")
 
 
+def _check_fits(arch: str, dataset_name: str, class_names: Any) -> None:
+    """Raise :class:`~zoo.errors.ZooError` unless the recorded dataset is one model ``arch`` can be evaluated on:
+    data of its task (images for an image classifier, not texts), with as many classes as the entry names."""
+    task, data_spec = get_registry().model(arch).task, get_registry().dataset(dataset_name)
+    if data_spec.task != task:
+        raise ZooError(f"dataset {dataset_name!r} holds {data_spec.task} data, but {arch} is a {task} model: the entry's "
+                       "dataset is wrong")
+    if class_names and data_spec.num_classes and len(class_names) != data_spec.num_classes:
+        raise ZooError(f"the entry names {len(class_names)} classes, but dataset {dataset_name!r} has "
+                       f"{data_spec.num_classes}: the entry's dataset or class_names are wrong")
+
+
 def _absent(exc: BaseException) -> bool:
     """Whether ``exc`` says that what a check needs is not here (data not downloaded, a package not installed,
     a registered "module:function" whose package is missing) rather than wrong."""
@@ -150,6 +162,7 @@ def remeasure(arch: str, weights: Any, dataset_name: str | None, metrics: dict[s
         _check_record(dataset_name, metrics)
         prep = dataset_preprocessing(dataset_name, arch, weights)  # the user's image folders, as `zoo eval` reads them
         dataset = get_dataset(dataset_name, split=split, root=root, **({"preprocessing": prep} if prep is not None else {}))
+        _check_fits(arch, dataset_name, class_names)  # after the data: data that is absent skips the entry
         result.num_samples = len(dataset)
         recorded_size = metrics.get("num_samples")
         if recorded_size is not None and int(recorded_size) != len(dataset):

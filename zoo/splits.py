@@ -74,6 +74,8 @@ def split_indices(
     class too small to give each positive fraction one unit and keep one for ``train``.
     """
     check_fractions(val_fraction=val_fraction, test_fraction=test_fraction, what=what)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:  # numpy's generator takes none below 0
+        raise DataError(f"{what}: the split seed {seed!r} is not valid: expected an integer of at least 0")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise DataError(f"{what}: nothing to split ({n!r} items)")
     unit_names, unit_of = np.arange(n), np.arange(n)  # unit of each item

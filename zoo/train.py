@@ -86,6 +86,7 @@ def check_config(config: TrainConfig) -> None:
         ("gamma", math.isfinite(config.gamma) and config.gamma > 0, "a positive finite number"),
         ("patience", config.patience >= 0, "at least 0 (0: no early stopping)"), ("workers", config.workers >= 0, "at least 0"),
         ("freeze", config.freeze in ("none", "backbone"), "none or backbone"),
+        ("seed", 0 <= config.seed < 2**32, "from 0 to 4294967295"),  # numpy takes none below 0, torch none over 64 bits
     ]
     for name, ok, expected in rules:
         if not ok:
@@ -351,11 +352,11 @@ def _choose_augment(config: TrainConfig, data_spec: Any, train_set: Any) -> None
 
 
 def _check_num_classes(config: TrainConfig, data_spec: Any, class_names: list[str] | None) -> None:
-    """The user's own data (``num_classes=None``: ``imagefolder``, ``text_csv``) decides the classes; refuse a
-    model built for another number of them, before anything is written, with the ``-k`` that fixes it."""
+    """The data decides the classes (``imagefolder``, ``text_csv``: their folders, labels); refuse a classifier built
+    for another number of them (labels out of range), before anything is written, with the ``-k`` that fixes it."""
     import inspect
 
-    if data_spec.num_classes is not None or not class_names:
+    if data_spec.task not in ("classification", "text-classification") or not class_names:
         return
     parameters = inspect.signature(get_registry().model(config.model).resolve_factory()).parameters
     for key in ("num_classes", "num_labels"):

@@ -32,7 +32,7 @@ from typing import Any, Mapping
 
 from zoo import download
 from zoo.errors import WeightsError, ZooError, advice
-from zoo.files import atomic_write_bytes, read_json_object, sha256_file, to_json
+from zoo.files import atomic_write_bytes, check_regular_file, read_json_object, sha256_file, to_json
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl")
 MANIFEST_NAME = "manifest.json"
@@ -93,6 +93,23 @@ class Weights:
     #: Resolved from a pickle checkpoint the caller chose to trust (not stored).
     allow_pickle: bool = False
 
+    def __post_init__(self) -> None:
+        """Manifests, files' metadata and ``report.json`` are JSON anyone may write: a field of the wrong type is
+        one :class:`WeightsError` naming it (a string of class names would otherwise be one class per letter, a
+        list of builder arguments a crash later); ``null`` for a mapping is an empty one; class names become a tuple."""
+        where = f"{self.arch}.{self.tag}" if isinstance(self.tag, str) else os.path.join(str(self.base_dir), str(self.file))
+        for key, kinds in _FIELD_TYPES.items():
+            value = getattr(self, key)
+            if value is None and key in _EMPTY_WHEN_NULL:
+                object.__setattr__(self, key, {})
+            elif not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                words = " or ".join(_TYPE_WORDS[kind] for kind in kinds)
+                raise WeightsError(f"weights {where}: {key} must be {words}, got {value!r:.80}")
+        if self.class_names is not None:
+            if not all(isinstance(n, str) for n in self.class_names):
+                raise WeightsError(f"weights {where}: class_names must be a list of strings, got {list(self.class_names)!r:.80}")
+            object.__setattr__(self, "class_names", tuple(self.class_names))
+
     @property
     def name(self) -> str:
         """``arch.tag`` for a registered entry, else the URI or the file's path."""
@@ -152,6 +169,18 @@ class Weights:
         return entry
 
 
+_NONE = type(None)
+#: The types :class:`Weights` checks its fields against (``Weights.__post_init__``), and how messages name them.
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "arch": (str, _NONE), "tag": (str, _NONE), "file": (str,), "sha256": (str,), "num_params": (int, _NONE),
+    "dataset": (str, _NONE), "metrics": (Mapping,), "training": (Mapping,), "model_kwargs": (Mapping,),
+    "class_names": (list, tuple, _NONE), "url": (str, _NONE), "default": (bool,), "assets": (Mapping,),
+    "preprocessing": (Mapping, _NONE), "base": (Mapping, _NONE), "base_dir": (str, os.PathLike), "source": (str,),
+    "allow_pickle": (bool,)}
+_EMPTY_WHEN_NULL = ("metrics", "training", "model_kwargs", "assets")
+_TYPE_WORDS = {str: "a string", int: "an integer", bool: "true or false", Mapping: "a JSON object", list: "a list",
+               tuple: "a tuple", _NONE: "null", os.PathLike: "a path"}
+
 #: The name plugins written before the typed object used; the same class.
 WeightsSpec = Weights
 
@@ -177,6 +206,8 @@ def check_plain_name(name: Any, what: str) -> str:
 def read_manifest(path: str | os.PathLike) -> dict[str, Weights]:
     """Read a weights manifest; a malformed entry is an error naming the entry and the missing keys."""
     path = Path(path)
+    if path.exists():  # not a FIFO (`zoo pin --manifest FIFO`), whose read would wait for a writer forever
+        check_regular_file(path, "a weights manifest (a JSON file)")
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
@@ -208,7 +239,10 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Weights]:
             raise WeightsError(f"weights manifest {path}: entry {key!r}: base must be an object with argument, location, "
                                "distribution and files {name: sha256}")
         names = entry.get("class_names")
-        specs[key] = Weights(**{**entry, "class_names": tuple(names) if names else None, "base_dir": str(path.parent)})
+        try:  # Weights checks the fields' types (a tuple is made of the class names there)
+            specs[key] = Weights(**{**entry, "class_names": names or None, "base_dir": str(path.parent)})
+        except WeightsError as exc:
+            raise WeightsError(f"weights manifest {path}: {exc}") from None
     return specs
 
 
@@ -337,8 +371,9 @@ def weights_of_file(path: str | os.PathLike, *, allow_pickle: bool = False, sour
         raise WeightsError(f"refusing to load pickle checkpoint {path}: unpickling can run arbitrary code. {how}")
     if path.suffix != ".safetensors" and path.suffix not in PICKLE_SUFFIXES:
         raise WeightsError(f"weights file {path} must be a .safetensors file")
-    if not path.is_file():
+    if not path.exists():
         raise WeightsError(f"weights file {path} does not exist")
+    check_regular_file(path, "a weights file")  # a folder or a FIFO named x.safetensors: what it is instead
     meta = read_metadata(path) if path.suffix == ".safetensors" else {}
     arch, sha256 = meta.get("arch"), sha256_file(path)
     report_path = path.parent / REPORT_NAME
@@ -355,7 +390,7 @@ def weights_of_file(path: str | os.PathLike, *, allow_pickle: bool = False, sour
         dataset=meta.get("dataset") or report.get("dataset"),
         metrics=manifest_metrics(measured) if measured else {}, training=manifest_training(measured) if measured else {},
         model_kwargs=own_kwargs if own_kwargs is not None else report.get("model_kwargs", {}),
-        class_names=tuple(names) if names else None,
+        class_names=names or None,  # Weights checks them and makes the tuple
         preprocessing=_json_field(meta, "preprocessing", path) or report.get("preprocessing"),
         base=_json_field(meta, "base", path), base_dir=str(path.parent), source=source, allow_pickle=allow_pickle,
     )

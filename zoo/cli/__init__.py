@@ -93,8 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
-        print(f"zoo: error: internal error ({type(exc).__name__}: {exc}); rerun with `zoo --debug ...` for the "
-              "traceback and report it", file=sys.stderr)
+        options.error(f"internal error ({type(exc).__name__}: {exc}); rerun with `zoo --debug ...` for the traceback "
+                      "and report it")  # one line, though torch's messages often span several
         return EXIT_BUG
     finally:
         warnings.showwarning = shown
@@ -106,8 +106,7 @@ def _one_line_warning(message: Warning | str, category: type, filename: str, lin
 
 
 def _fail(message: str) -> int:
-    one_line = "; ".join(line.strip() for line in message.splitlines() if line.strip())  # in case a library's was not
-    print(f"zoo: error: {one_line}", file=sys.stderr)
+    options.error(message)  # one line, in case a library's message was not
     return EXIT_USER_ERROR
 
 

@@ -122,9 +122,8 @@ def _figures(spec: Any, model: Any, kwargs: dict[str, Any], preprocessing: Any) 
 
     figures: dict[str, Any] = {"model_kwargs": kwargs, "parameters": count_params(model), "multiply_adds": None,
                                "input_shape": None, "preprocessing": dict(preprocessing) if preprocessing else None}
-    if spec.input_shape:
-        channels = kwargs.get("in_channels")
-        shape = (channels, *spec.input_shape[1:]) if channels else tuple(spec.input_shape)
+    shape = spec.input_shape_for(kwargs, preprocessing)  # efficientnet_lite0.fashion: 1x28x28, not 3x224x224
+    if shape:
         figures.update(multiply_adds=count_macs(model, shape), input_shape=list(shape))
     return figures
 

@@ -26,7 +26,7 @@ __all__ = [
     "EXIT_OK", "EXIT_BUG", "EXIT_USER_ERROR", "EXIT_CHECK_FAILED", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "Parser",
     "key_value",
     "add_device", "add_json", "add_batch_size", "add_weights", "add_model_kwargs", "add_data_kwargs", "add_backend",
-    "add_max_image_pixels", "image_pixel_limit", "print_json", "warn",
+    "add_max_image_pixels", "image_pixel_limit", "print_json", "one_line", "error", "warn",
 ]
 
 #: Exit statuses of every ``zoo`` command (README, "The zoo command").
@@ -160,6 +160,16 @@ def print_json(data: Any) -> None:
     print(to_json(data, indent=2))
 
 
+def one_line(message: str) -> str:
+    """``message`` as one line: its line breaks (a library's message, a file name that holds one) become ``; ``."""
+    return "; ".join(line.strip() for line in str(message).splitlines() if line.strip())
+
+
+def error(message: str) -> None:
+    """One ``zoo: error: ...`` line on stderr, whatever line breaks ``message`` holds."""
+    print(f"zoo: error: {one_line(message)}", file=sys.stderr)
+
+
 def warn(message: str) -> None:
     """One ``zoo: warning: ...`` line on stderr."""
-    print(f"zoo: warning: {message}", file=sys.stderr)
+    print(f"zoo: warning: {one_line(message)}", file=sys.stderr)

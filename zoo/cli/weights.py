@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from zoo.cli.options import (EXIT_CHECK_FAILED, EXIT_OK, add_batch_size, add_device, add_json, add_model_kwargs,
-                             add_weights, print_json, warn)
+                             add_weights, error, print_json, warn)
 from zoo.errors import ZooError
 
 
@@ -163,7 +162,7 @@ def _verify_metrics(args: argparse.Namespace) -> int:
         print(format_table(results))
     bad = [r for r in results if r.status in ("failed", "error")]
     for r in bad:
-        print(f"zoo: error: {r.entry}: {r.reason}", file=sys.stderr)
+        error(f"{r.entry}: {r.reason}")
     return EXIT_CHECK_FAILED if bad else EXIT_OK
 
 

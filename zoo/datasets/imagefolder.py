@@ -102,6 +102,9 @@ def _visible(path: Path) -> bool:
 def _classes(folder: Path) -> dict[str, list[Path]]:
     classes = {}
     for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and _visible(p)):
+        if class_dir.is_symlink() and folder.resolve().is_relative_to(class_dir.resolve()):  # e.g. ROOT/a -> ROOT
+            raise DataError(f"class folder {class_dir} is a link to {class_dir.resolve()}, which holds the image folder "
+                            "itself: its images would be counted again as another class; remove the link")
         files = [Path(p) for p in regular_files(class_dir)]  # hidden ones, FIFOs, sockets and devices left out
         for path in files:
             if path.suffix.lower() not in IMAGE_SUFFIXES:

@@ -155,6 +155,9 @@ def _read_cached(path: str, mtime_ns: int, size: int, text_column: str,
 
 def _csv_rows(path: str, content: str) -> list[tuple[int, dict[str, Any]]]:
     delimiter = "\t" if path.lower().endswith(".tsv") else ","
+    # csv refuses a cell over 131,072 characters ("field larger than field limit"): a long review is a valid cell,
+    # and the whole file is in memory already, so no cell can be longer than the file.
+    csv.field_size_limit(max(csv.field_size_limit(), len(content)))
     reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
     try:
         rows = [(reader.line_num, row) for row in reader]
@@ -191,7 +194,9 @@ def _check_header(path: str, columns: list[str], delimiter: str) -> None:
 
 def _jsonl_rows(path: str, content: str) -> list[tuple[int, dict[str, Any]]]:
     rows = []
-    for line, text in enumerate(content.splitlines(), start=1):
+    # Lines end at \n, \r\n or \r only: str.splitlines() would also cut at U+2028, U+2029 and U+0085, which JSON
+    # strings may hold as they are (json.dumps(..., ensure_ascii=False) writes them so).
+    for line, text in enumerate(re.split(r"\r\n|\r|\n", content), start=1):
         if not text.strip():
             continue
         try:

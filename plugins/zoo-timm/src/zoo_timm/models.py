@@ -15,6 +15,7 @@ timm builds the network; this module only adapts what the zoo needs around it:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,14 @@ def imagenet_state_dict(checkpoint: str | Path, timm_names: list[str]) -> dict[s
     return state
 
 
+def _check_channels(in_chans: int, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """The forward pre-hook of :func:`efficientnet_lite0`: ``float32 [N, in_chans, H, W]`` (``forward(x)``, or
+    ``forward(x=...)`` as ``zoo export`` calls it) or a one-line error."""
+    from zoo.models import check_input_shape
+
+    check_input_shape(args[0] if args else kwargs["x"], (in_chans, None, None), "efficientnet_lite0")
+
+
 def efficientnet_lite0(*, num_classes: int = IMAGENET_CLASSES, in_chans: int = 3, stem_stride: int = 2,
                        drop_rate: float = 0.0, checkpoint: str | None = None) -> nn.Module:
     """EfficientNet-Lite0 (timm's ``efficientnet_lite0``, 4.65M parameters with the ImageNet head).
@@ -107,6 +116,9 @@ def efficientnet_lite0(*, num_classes: int = IMAGENET_CLASSES, in_chans: int = 3
     model = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=num_classes, in_chans=in_chans,
                               drop_rate=drop_rate)
     model.conv_stem.stride = (stem_stride, stem_stride)
+    # an input of other channels (digits' 1 without in_chans=1) is one line, as hubzoo's own models say it, not a
+    # conv's RuntimeError deep in timm
+    model.register_forward_pre_hook(functools.partial(_check_channels, in_chans), with_kwargs=True)
     if checkpoint is not None:
         reference = timm.create_model("efficientnet_lite0", pretrained=False)
         state = imagenet_state_dict(checkpoint, list(reference.state_dict()))

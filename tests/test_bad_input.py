@@ -373,6 +373,7 @@ def test_damaged_and_hostile_bundles_import_nothing(capsys, tmp_path, make, mess
     before = tree(home)
     code, _, err = run_cli(capsys, "unbundle", bundle)
     assert_one_error_line(code, err, message)
+    assert ".unbundle." not in err  # the bundle's own names, never the temporary folder it was extracted into
     assert tree(home) - before <= {"weights"}  # at most the (empty) cache folder
 
 

@@ -167,7 +167,7 @@ def test_text_predictor_is_a_predictor():
     (["lstm_sentiment", "--file", "LATIN1"], "--file .*latin1.txt is not UTF-8 text \\(byte 0xe9"),
     (["lstm_sentiment", "--file", "MISSING"], "--file .*missing.txt: no such file"),
     (["lstm_sentiment"], "nothing to predict"),
-    (["mnist_cnn", "--weights", "digits", "x.png", "--top-k", "0"], "top_k must be an integer of at least 1"),
+    (["mnist_cnn", "--weights", "digits", "x.png", "--top-k", "0"], "--top-k 0 is not valid: expected at least 1"),
     (["mnist_cnn", "--weights", "digits", "x.png", "--batch-size", "0"], "--batch-size 0 is not valid: expected at least 1"),
     (["cifar_net", "x.png"], "has no trained weights to predict with: pass weights"),
     (["mnist_cnn", "--weights", "imagenet", "x.png"], "has no weights 'imagenet'"),
@@ -276,3 +276,17 @@ def test_bert_movies_weights_predict_real_sentences(capsys, tmp_path):
                          "Boring and far too long.", "--file", tmp_path / "texts.txt", "--json")
     assert code == 0, err
     assert [r["label"] for r in json.loads(out)] == ["positive", "negative", "positive", "negative"]
+
+
+def test_a_text_file_breaks_lines_only_at_line_ends(capsys, tmp_path):
+    """A form feed, U+2028 or U+0085 inside a line is part of its text, not a line break (str.splitlines would cut)."""
+    (tmp_path / "texts.txt").write_text("a good\x0cfilm\r\nnice one\u2028really\x85truly\rthe end\n", encoding="utf-8")
+    code, out, _ = run(capsys, "predict", "lstm_sentiment", "--json", "--file", tmp_path / "texts.txt")
+    assert code == 0
+    assert [r["input"] for r in json.loads(out)] == ["a good\x0cfilm", "nice one\u2028really\x85truly", "the end"]
+
+
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_top_k_below_one_is_refused_before_the_model_loads(capsys, value):
+    code, _, err = run(capsys, "predict", "mnist_cnn", "x.png", "--top-k", value)
+    assert code == 2 and err.count("zoo: error:") == 1 and f"--top-k {value} is not valid: expected at least 1" in err, err

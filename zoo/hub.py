@@ -301,6 +301,11 @@ def unbundle(path: str | Path) -> list[str]:
     return sorted(specs)
 
 
+def _bundle_error(path: Path, folder: Path, exc: Exception) -> WeightsError:
+    """A bundle's error in its own words: paths in ``folder`` (the temporary extraction) are named inside the bundle."""
+    return WeightsError(f"bundle {path}: {str(exc).replace(str(folder) + os.sep, '')}; nothing imported")
+
+
 def _extract_bundle(path: Path, folder: Path) -> dict[str, Weights]:
     """Extract the bundle at ``path`` into ``folder`` and return its checked entries."""
     try:
@@ -314,7 +319,7 @@ def _extract_bundle(path: Path, folder: Path) -> dict[str, Weights]:
     try:
         specs = read_manifest(folder / MANIFEST_NAME)
     except WeightsError as exc:
-        raise WeightsError(f"bundle {path}: {exc}; nothing imported") from None
+        raise _bundle_error(path, folder, exc) from None
     for spec in specs.values():
         staged = folder / spec.file
         if not staged.is_file() or sha256_file(staged) != spec.sha256:
@@ -322,5 +327,5 @@ def _extract_bundle(path: Path, folder: Path) -> dict[str, Weights]:
         try:
             check_assets(spec)  # the bundle's manifest sits in folder, so its assets are looked up there
         except WeightsError as exc:
-            raise WeightsError(f"bundle {path}: {exc}; nothing imported") from None
+            raise _bundle_error(path, folder, exc) from None
     return specs

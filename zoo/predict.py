@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import operator
 import os
+import re
 from typing import Any, Callable, Sequence
 
 import torch
@@ -109,7 +110,8 @@ def read_lines(path: str | os.PathLike, what: str = "text") -> list[str]:
     byte-order mark dropped (:func:`zoo.files.read_user_text`); a file of bytes is a one-line ``DataError``."""
     name = f"--file {os.fspath(path)}"
     text = read_user_text(path, name=name, expected=f"a UTF-8 text file with one {what} per line")
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # Lines end at \n, \r\n or \r only: str.splitlines() would also cut a text at a form feed, U+2028 or U+0085.
+    lines = [line.strip() for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
     if not lines:
         raise DataError(f"{name} holds no {what} (only blank lines)")
     return lines

@@ -73,7 +73,7 @@ def key_value(text: str) -> tuple[str, Any]:
         return key, value
 
 
-class _AtLeastOne(argparse.Action):
+class AtLeastOne(argparse.Action):
     """Stores an ``int`` option (already converted by ``type=int``) and refuses values below 1."""
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
@@ -100,7 +100,7 @@ def add_backend(p: argparse.ArgumentParser) -> None:
 def add_max_image_pixels(p: argparse.ArgumentParser) -> None:
     """``--max-image-pixels N``: the most pixels (width x height) an image file may declare (at least 1); the
     command runs inside :func:`image_pixel_limit`."""
-    p.add_argument("--max-image-pixels", type=int, action=_AtLeastOne, metavar="N",
+    p.add_argument("--max-image-pixels", type=int, action=AtLeastOne, metavar="N",
                    help="refuse an image file of more than N pixels (width x height), from its header, before decoding "
                         f"it (default ${MAX_IMAGE_PIXELS_VARIABLE}, else PIL's limit, 89478485)")
 
@@ -129,7 +129,7 @@ def add_json(p: argparse.ArgumentParser, *, help: str = "print JSON on stdout in
 
 def add_batch_size(p: argparse.ArgumentParser, *, default: int | None, help: str = "inputs per forward pass") -> None:
     """``--batch-size N``: an integer of at least 1 (``default=None``: the command picks one, said in ``help``)."""
-    p.add_argument("--batch-size", type=int, action=_AtLeastOne, default=default, metavar="N",
+    p.add_argument("--batch-size", type=int, action=AtLeastOne, default=default, metavar="N",
                    help=help if default is None else f"{help} (default {default})")
 
 

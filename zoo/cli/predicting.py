@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from zoo.cli.options import (EXIT_OK, EXIT_USER_ERROR, add_backend, add_batch_size, add_device, add_json,
+from zoo.cli.options import (EXIT_OK, AtLeastOne, EXIT_USER_ERROR, add_backend, add_batch_size, add_device, add_json,
                              add_max_image_pixels, add_model_kwargs, add_weights, error, image_pixel_limit, print_json,
                              warn)
 
@@ -21,7 +21,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders, texts, or .mhd scans")
     add_weights(p, default="the model's default weights")
     p.add_argument("--file", metavar="F", help="read more inputs from F, one per line (UTF-8 text; - for standard input)")
-    p.add_argument("--top-k", type=int, metavar="K", help="also list the K most probable labels")
+    p.add_argument("--top-k", type=int, action=AtLeastOne, metavar="K", help="also list the K most probable labels")
     add_batch_size(p, default=None, help="inputs per forward pass (default 256 images, 6 of 224x224 RGB, 32 texts, 16 CT crops)")
     add_device(p)
     add_backend(p)

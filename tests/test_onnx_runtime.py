@@ -89,6 +89,8 @@ def test_the_onnx_backends_label_images_as_torch_does(digit_files):
     torch.testing.assert_close(onnx.predict_proba(digit_files), expected, atol=1e-4, rtol=0)
     int8 = Predictor.from_name("mnist_cnn", "digits", backend="onnx-int8")  # quantised from the cached fp32 file
     assert int8.predict_proba(digit_files).argmax(1).tolist() == expected.argmax(1).tolist()
+    checked = Predictor.from_name("mnist_cnn", "digits", backend="onnx-int8-checked")  # both files cached: nothing made
+    assert checked.predict_proba(digit_files).argmax(1).tolist() == expected.argmax(1).tolist()
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -155,3 +157,60 @@ def test_zoo_predict_backend_onnx_on_a_text_model(capsys, monkeypatch, bert_file
         outs.append(json.loads(out))
     assert [r["label"] for r in outs[1]] == [r["label"] for r in outs[0]]
     assert [r["probability"] for r in outs[1]] == pytest.approx([r["probability"] for r in outs[0]], abs=1e-4)
+
+
+@pytest.mark.slow
+def test_bert_runs_rewritten_with_its_top_layer_on_token_0_and_the_export_s_labels(monkeypatch, bert_file, bert_home):
+    import onnx
+
+    from zoo.onnx_runtime import OnnxClassifier, cached_onnx
+
+    monkeypatch.setenv("ZOO_HOME", str(bert_home))
+    onnx_run = Predictor.from_name(bert_file, backend="onnx")
+    path = onnx_run.runtime.path
+    assert path.name.endswith(".optimized.onnx") and not path.with_name(path.name.replace(".onnx", ".none")).exists()
+    ops = [n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node]
+    assert ops.count("Attention") == 5 and ops.count("MultiHeadAttention") == 1 and "SkipLayerNormalization" not in ops
+    export = OnnxClassifier(path.with_name(path.name.replace(".optimized", "")))
+    inputs = onnx_run.model.collate(onnx_run.model.tokenize(SENTENCES))  # padded, with the long text's windows
+    torch.testing.assert_close(onnx_run.runtime(**inputs), export(**inputs), atol=1e-4, rtol=0)
+    assert cached_onnx(zoo.get_weights(bert_file), {})[1] is False  # cached: made once
+
+
+@pytest.mark.slow
+def test_int8_checked_gives_fp32_logits_to_the_inputs_int8_is_unsure_of(monkeypatch, bert_file, bert_home):
+    monkeypatch.setenv("ZOO_HOME", str(bert_home))
+    fp32 = Predictor.from_name(bert_file, backend="onnx").predict_proba(SENTENCES, batch_size=3)
+    int8 = Predictor.from_name(bert_file, backend="onnx-int8").predict_proba(SENTENCES, batch_size=3)
+    checked = Predictor.from_name(bert_file, backend="onnx-int8-checked")
+    assert checked.predict_proba(SENTENCES, batch_size=3).argmax(1).tolist() == fp32.argmax(1).tolist()
+    checked.runtime.margin, checked.runtime.checked, checked.runtime.seen = float("inf"), 0, 0  # every input run again
+    torch.testing.assert_close(checked.predict_proba(SENTENCES, batch_size=3), fp32, atol=1e-6, rtol=0)  # windows too
+    assert checked.runtime.checked == checked.runtime.seen == len(SENTENCES)
+    checked.runtime.margin = 0.0  # none
+    torch.testing.assert_close(checked.predict_proba(SENTENCES, batch_size=3), int8, atol=1e-6, rtol=0)
+    assert (checked.runtime.checked, checked.runtime.seen) == (len(SENTENCES), 2 * len(SENTENCES))
+
+
+@pytest.mark.slow
+def test_a_rewrite_that_changes_the_logits_is_dropped_for_the_export(monkeypatch, tmp_path, bert_file, bert_home):
+    import shutil
+
+    import zoo.onnx_runtime
+    from zoo.onnx_runtime import cached_onnx
+
+    monkeypatch.setenv("ZOO_HOME", str(bert_home))
+    optimized, _ = cached_onnx(zoo.get_weights(bert_file), {})
+    export = optimized.with_name(optimized.name.replace(".optimized", ""))
+    home = tmp_path / "home"
+    (home / "weights" / "onnx").mkdir(parents=True)
+    for path in (export, export.with_name(export.name + ".sha256")):  # the export, not the rewrite
+        shutil.copy(path, home / "weights" / "onnx" / path.name)
+    monkeypatch.setenv("ZOO_HOME", str(home))
+    monkeypatch.setattr(zoo.onnx_runtime, "_PARITY_ATOL", -1.0)  # no rewrite is close enough
+    runtime = Predictor.from_name(bert_file, backend="onnx").runtime
+    assert runtime.path.name == export.name
+    assert "differ from the export's" in (runtime.path.parent / export.name.replace(".onnx", ".optimized.none")).read_text()
+    monkeypatch.setattr(zoo.onnx_runtime, "_optimize_transformer", lambda *a: pytest.fail("tried again"))
+    assert Predictor.from_name(bert_file, backend="onnx").runtime.path.name == export.name
+    assert Predictor.from_name(bert_file, backend="onnx-int8").runtime.path.name == export.name.replace(".onnx", ".int8.onnx")

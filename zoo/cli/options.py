@@ -90,11 +90,12 @@ def add_device(p: argparse.ArgumentParser, *, default: str = "auto", help: str |
 
 
 def add_backend(p: argparse.ArgumentParser) -> None:
-    """``--backend``: what runs the model: ``torch`` (eager PyTorch, the default), ``onnx`` or ``onnx-int8``
-    (ONNX Runtime on the CPU, the model exported once into the cache; ``zoo.onnx_runtime``)."""
+    """``--backend``: what runs the model: ``torch`` (eager PyTorch, the default), ``onnx``, ``onnx-int8`` or
+    ``onnx-int8-checked`` (ONNX Runtime on the CPU, the model exported once into the cache; ``zoo.onnx_runtime``)."""
     p.add_argument("--backend", choices=BACKENDS, default="torch",
                    help="torch (default), onnx (ONNX Runtime on the CPU: exported once, cached; models `zoo export` can "
-                        "export) or onnx-int8 (the same with int8 weights: faster, labels may differ where unsure)")
+                        "export), onnx-int8 (the same with int8 weights: faster, labels may differ where unsure) or "
+                        "onnx-int8-checked (int8, and fp32 again for every text whose int8 margin is under 1.0)")
 
 
 def add_max_image_pixels(p: argparse.ArgumentParser) -> None:

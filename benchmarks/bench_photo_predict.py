@@ -28,8 +28,9 @@ returns it, eager channels-last (as `Predictor` runs it) and ONNX Runtime (`zoo.
 the file `Predictor(backend="onnx")` uses), at batch 1 and 32, alternating; images/s and ORT / eager.
 
 Last, the reader alone (what `Preprocessing.to_uint8` does: decoding, resize, centre crop), each photo once:
-the JPEG decoded whole; decoded at a reduced scale down to twice the size needed, as zoo's reader does; and
-down to the size needed itself (`load_image(..., needed_size=half of it)`: the reader with a gap of 1). Mean
+the JPEG decoded whole; decoded at a reduced scale down to twice the size needed, as zoo's reader does (and
+the same resized through float32, whole, as zoo did before it used PyTorch's uint8 kernel); and down to the
+size needed itself (`load_image(..., needed_size=half of it)`: the reader with a gap of 1). Mean
 ms per photo, mean absolute difference of the 224x224 pixels to the whole decode's, the eager model's top-1
 labels against the whole decode's, and how close a call the changed ones were (the largest gap between the
 whole decode's two most probable classes among them).
@@ -156,16 +157,28 @@ def reader_variants(paths: list[Path], prep, model: torch.nn.Module) -> dict[str
         h, w = prep.resized_size(height, width)
         return (h + 1) // 2, (w + 1) // 2  # the reader decodes down to twice this: to the size needed itself
 
-    variants = {"decoded whole": None, "reduced down to 2x the size needed (zoo)": prep.resized_size,
-                "reduced down to 1x the size needed": half}
+    def float_resize(image: torch.Tensor) -> torch.Tensor:
+        """The resize before zoo used PyTorch's uint8 kernel: through float32, whole, then the centre cut out."""
+        h, w = prep.resized_size(*image.shape[1:])
+        x = torch.nn.functional.interpolate(image[None].float(), size=(h, w), mode=prep.resize, antialias=True)
+        top, left = int(round((h - prep.size[0]) / 2.0)), int(round((w - prep.size[1]) / 2.0))
+        return x[0, :, top : top + prep.size[0], left : left + prep.size[1]].round().clamp(0, 255).to(torch.uint8)
+
+    def uint8_resize(image: torch.Tensor) -> torch.Tensor:
+        return resize_and_crop_uint8(image, prep.size, prep.crop_pct, prep.resize)
+
+    variants = {"decoded whole": (None, uint8_resize),
+                "reduced down to 2x the size needed, resized through float32 (zoo before)": (prep.resized_size, float_resize),
+                "reduced down to 2x the size needed (zoo)": (prep.resized_size, uint8_resize),
+                "reduced down to 1x the size needed": (half, uint8_resize)}
     pixels: dict[str, list[torch.Tensor]] = {k: [] for k in variants}
     seconds: dict[str, float] = dict.fromkeys(variants, 0.0)
     for path in paths:
-        for name, needed in variants.items():
+        for name, (needed, resize) in variants.items():
             start = time.perf_counter()
             image = load_image(path, needed_size=needed)
             image = image.expand(3, -1, -1) if image.shape[0] == 1 else image
-            pixels[name].append(resize_and_crop_uint8(image, prep.size, prep.crop_pct, prep.resize).contiguous())
+            pixels[name].append(resize(image).contiguous())
             seconds[name] += time.perf_counter() - start
     whole = torch.stack(pixels["decoded whole"])
     with torch.inference_mode():

@@ -290,3 +290,37 @@ def test_a_text_file_breaks_lines_only_at_line_ends(capsys, tmp_path):
 def test_top_k_below_one_is_refused_before_the_model_loads(capsys, value):
     code, _, err = run(capsys, "predict", "mnist_cnn", "x.png", "--top-k", value)
     assert code == 2 and err.count("zoo: error:") == 1 and f"--top-k {value} is not valid: expected at least 1" in err, err
+
+
+def test_batches_read_ahead_on_a_reader_thread_keep_input_order_and_errors_in_place(tmp_path, images, expected, monkeypatch):
+    """Batches of 2 over 7 inputs, unreadable ones in the first, middle and last batch: the reader thread prepares
+    batch k+1 while the model runs batch k; every record stays at its input's place, the errors too, and the
+    probabilities are the one-at-a-time ones. ``predict_proba`` stops at the first unreadable input."""
+    import threading
+
+    from zoo.preprocess import Preprocessing
+
+    readers = set()
+    to_uint8 = Preprocessing.to_uint8
+
+    def recording(self, image):
+        readers.add(threading.current_thread().name)
+        return to_uint8(self, image)
+
+    monkeypatch.setattr(Preprocessing, "to_uint8", recording)
+    (tmp_path / "bad.png").write_text("not an image")
+    good = [images / "a0.png", images / "a1.bmp", images / "a2.png", images / "more" / "b3.png"]
+    inputs = [tmp_path / "bad.png", good[0], good[1], tmp_path / "missing.png", good[2], good[3], tmp_path / "bad.png"]
+    predictor = Predictor.from_name("mnist_cnn", weights="digits", batch_size=2)
+    records = predictor.predict_records(inputs)
+    assert [r["input"] for r in records] == [str(p) for p in inputs]
+    assert [r.get("error") is not None for r in records] == [True, False, False, True, False, False, True]
+    assert "missing.png" in records[3]["error"] and "not an image" in records[6]["error"]
+    got = [(r["label"], r["probability"]) for r in records if "error" not in r]
+    assert [label for label, _ in got] == [label for label, _ in expected[:4]]
+    assert [p for _, p in got] == pytest.approx([p for _, p in expected[:4]], abs=1e-5)
+    assert any(name.startswith("zoo-predict-reader") for name in readers)
+    one_by_one = torch.cat([predictor.predict_proba([path], batch_size=1) for path in good])
+    assert torch.allclose(predictor.predict_proba(good, batch_size=3), one_by_one, atol=1e-6)  # batch size: rounding only
+    with pytest.raises(DataError, match="missing.png"):
+        predictor.predict_proba(good[:3] + [tmp_path / "missing.png"], batch_size=2)

@@ -91,8 +91,9 @@ def test_other_sizes_are_resized_antialiased(tmp_path):
     out = MNIST.to_uint8(tmp_path / "big.png")
     assert out.shape == (1, 28, 28) and out.dtype == torch.uint8
     gray = torch.from_numpy(np.array(Image.fromarray(big).convert("L")))[None]
-    reference = v2.Resize((28, 28), antialias=True)(gray.float()).round().clamp(0, 255).to(torch.uint8)
-    assert torch.equal(out, reference)
+    assert torch.equal(out, v2.Resize((28, 28), antialias=True)(gray))  # torchvision's uint8 resize, as it runs it
+    through_float = v2.Resize((28, 28), antialias=True)(gray.float()).round().clamp(0, 255).to(torch.uint8)
+    assert (out.int() - through_float.int()).abs().max() <= 1  # integer weights: rounding apart from float32
     assert MNIST.to_uint8(tmp_path / "big.jpg").shape == (1, 28, 28)
     flat = np.full((10, 13), 77, np.uint8)  # a constant image stays constant, up- or down-sized, any mode
     for mode in ("bilinear", "bicubic", "nearest"):
@@ -387,17 +388,17 @@ def test_training_records_the_train_sets_preprocessing_and_pinning_and_publishin
 
 @pytest.mark.parametrize("height, width", [(427, 640), (640, 427), (100, 100), (20, 300)])
 def test_crop_pct_resizes_the_shorter_side_then_cuts_the_centre_as_torchvision_does(height, width):
-    """ImageNet's rule (``crop_pct=0.875``: shorter side to 256, centre 224x224) against torchvision's tensor
+    """ImageNet's rule (``crop_pct=0.875``: shorter side to 256, centre 224x224) against torchvision's v2 tensor
     transforms on the same uint8 pixels; a small image is enlarged first, so none is too small to crop."""
     from torchvision.transforms import InterpolationMode
-    from torchvision.transforms import functional as TF
+    from torchvision.transforms.v2 import functional as TF
 
     pixels = torch.randint(0, 256, (3, height, width), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     prep = Preprocessing(channels=3, size=(224, 224), mean=(0.5,) * 3, std=(0.5,) * 3, resize="bicubic", crop_pct=0.875)
     ours = prep.to_uint8(pixels)
     theirs = TF.center_crop(TF.resize(pixels, 256, interpolation=InterpolationMode.BICUBIC, antialias=True), [224, 224])
     assert ours.shape == theirs.shape == (3, 224, 224)
-    assert (ours.int() - theirs.int()).abs().max() <= 1  # rounding of the same arithmetic
+    assert torch.equal(ours, theirs)  # the same uint8 kernel as torchvision runs on uint8 tensors
     assert Preprocessing.from_dict(prep.to_dict()) == prep and prep.to_dict()["crop_pct"] == 0.875
     assert "crop_pct" not in Preprocessing(channels=1, size=(28, 28), mean=(0.5,), std=(0.5,)).to_dict()
 
@@ -450,3 +451,16 @@ def test_a_reduced_decode_gives_pixels_within_a_few_levels_of_the_full_decode(tm
         full = resize_and_crop_uint8(load_image(tmp_path / "photo.jpg"), (224, 224), 0.875, "bicubic")
         difference = (IMAGENET.to_uint8(tmp_path / "photo.jpg").int() - full.int()).abs()
         assert difference.float().mean() < 0.5 and difference.max() <= 8
+
+
+def test_a_decoded_image_is_read_in_place_and_the_result_is_contiguous(tmp_path):
+    """A decoded ``[H, W, C]`` image is viewed as ``[C, H, W]`` without a copy (channels-last strides, what the
+    uint8 resize reads); flipped arrays (negative strides) are still read; ``to_uint8`` returns contiguous pixels."""
+    rgb = np.random.default_rng(5).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "x.bmp")
+    pixels = load_image(tmp_path / "x.bmp")
+    assert torch.equal(pixels, torch.from_numpy(rgb).permute(2, 0, 1)) and pixels.stride() == (1, 40 * 3, 3)
+    flipped = rgb[::-1, ::-1]
+    assert torch.equal(load_image(flipped), torch.from_numpy(flipped.copy()).permute(2, 0, 1))
+    out = IMAGENET.to_uint8(tmp_path / "x.bmp")
+    assert out.shape == (3, 224, 224) and out.is_contiguous()

@@ -33,7 +33,8 @@ from __future__ import annotations
 import operator
 import os
 import re
-from typing import Any, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -205,15 +206,18 @@ class Predictor:
             raise ZooError("this model's inputs go through its own pipeline: use predict_records()")
         if self.kind == "text":
             return self._text_proba(inputs, batch_size, sort, padding)
-        images = []
-        for name, image, error in image_inputs(inputs):
+        items = image_inputs(inputs)
+        for _, _, error in items:
             if error:
                 raise DataError(error)
-            images.append(image)
-        if not images:
+        if not items:
             raise DataError("expected at least one image, got none")
-        return torch.cat([self._image_proba([self.preprocessing.to_uint8(x) for x in images[i : i + batch_size]])
-                          for i in range(0, len(images), batch_size)])
+        probs = []
+        for _, loaded, errors in self._read_ahead(items, batch_size):
+            if errors:
+                raise DataError(errors[0][1])
+            probs.append(self._image_proba([pixels for _, pixels in loaded]))
+        return torch.cat(probs)
 
     def _image_proba(self, pixels: list[torch.Tensor]) -> torch.Tensor:
         """``uint8 [C, H, W]`` images of the preprocessing's shape -> probabilities ``[B, num_classes]``."""
@@ -313,6 +317,32 @@ class Predictor:
                 records[i] = record
         return records
 
+    def _read_ahead(self, items: Sequence[tuple[str, Any, str | None]], batch_size: int
+                    ) -> Iterator[tuple[range, list[tuple[int, torch.Tensor]], list[tuple[int, str]]]]:
+        """``(indices, [(i, uint8 [C, H, W]), ...], [(i, error), ...])`` for each batch of ``items`` in turn: every
+        readable input preprocessed, every unreadable one's error (inputs that already have one are skipped).
+
+        One reader thread prepares the next batch while the caller runs the model on this one: decoding and
+        resizing release the GIL, so on two cores the reading costs little beyond the model (BENCHMARKS.md,
+        issue 25)."""
+        def read(batch: range) -> tuple[list[tuple[int, torch.Tensor]], list[tuple[int, str]]]:
+            loaded, errors = [], []
+            for i in batch:
+                if items[i][2] is None:
+                    try:
+                        loaded.append((i, self.preprocessing.to_uint8(items[i][1])))
+                    except DataError as exc:
+                        errors.append((i, str(exc)))
+            return loaded, errors
+
+        batches = [range(start, min(start + batch_size, len(items))) for start in range(0, len(items), batch_size)]
+        with ThreadPoolExecutor(1, thread_name_prefix="zoo-predict-reader") as reader:
+            pending = reader.submit(read, batches[0]) if batches else None
+            for k, batch in enumerate(batches):
+                loaded, errors = pending.result()
+                pending = reader.submit(read, batches[k + 1]) if k + 1 < len(batches) else None
+                yield batch, loaded, errors
+
     def _image_records(self, inputs: Sequence[Any], top_k: int | None, batch_size: int, progress: bool) -> list[dict[str, Any]]:
         from zoo.progress import progress as progress_bar
 
@@ -322,21 +352,14 @@ class Predictor:
                                          for name, _, error in items]
         long_input = len(items) >= max(batch_size + 1, _LONG)
         bar = progress_bar(total=len(items), desc="predict", unit="image", disable=not (progress and long_input))
-        # Read in the calling thread: a reader thread that decodes the next batch was slower on a busy 2-core
-        # machine (each of the model's small torch calls then waits for the GIL the reader holds).
-        for start in range(0, len(items), batch_size):
-            loaded: list[tuple[int, torch.Tensor]] = []
-            for i in range(start, min(start + batch_size, len(items))):
-                if records[i]["error"] is None:
-                    try:
-                        loaded.append((i, self.preprocessing.to_uint8(items[i][1])))
-                    except DataError as exc:  # named in its record; the others are still predicted
-                        records[i]["error"] = str(exc)
+        for batch, loaded, errors in self._read_ahead(items, batch_size):
+            for i, error in errors:  # named in its record; the others are still predicted
+                records[i]["error"] = error
             if loaded:
                 probs = self._image_proba([pixels for _, pixels in loaded])
                 for (i, _), record in zip(loaded, self._records([items[i][0] for i, _ in loaded], probs, top_k)):
                     records[i] = record
-            bar.update(min(batch_size, len(items) - start))
+            bar.update(len(batch))
         bar.close()
         return [r if r.get("error") is not None else {k: v for k, v in r.items() if k != "error"} for r in records]
 

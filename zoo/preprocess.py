@@ -179,13 +179,17 @@ def rgb_to_gray(pixels: torch.Tensor) -> torch.Tensor:
 
 
 def resize_uint8(pixels: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
-    """``uint8 [C, h, w]`` -> ``uint8 [C, *size]``; antialiased (bilinear, bicubic) when shrinking, rounded."""
-    x = pixels[None].to(torch.float32)
+    """``uint8 [C, h, w]`` -> ``uint8 [C, *size]`` (channels-last in memory); antialiased (bilinear, bicubic) when shrinking.
+
+    PyTorch's own uint8 kernels, as torchvision's ``Resize`` runs them on uint8 tensors: the pixels in
+    channels-last order (how a decoded ``[H, W, C]`` image already lies), integer weights, each pass rounded
+    and clamped to 0..255 (as PIL does). For a 1280x960 RGB photo to 341x256 bicubic that takes 1 ms on one
+    core, against 10 ms through float32 (BENCHMARKS.md, issue 25); the pixels differ from the float32 path's
+    by 0.1 levels on average (at most 3 on photos)."""
+    x = pixels[None].contiguous(memory_format=torch.channels_last)  # a decoded image already lies so: no copy
     if mode == "nearest":
-        x = F.interpolate(x, size=size, mode="nearest-exact")
-    else:
-        x = F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
-    return x[0].round_().clamp_(0, 255).to(torch.uint8)
+        return F.interpolate(x, size=size, mode="nearest-exact")[0]
+    return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)[0]
 
 
 def resize_and_crop_uint8(pixels: torch.Tensor, size: tuple[int, int], crop_pct: float, mode: str = "bicubic") -> torch.Tensor:
@@ -453,5 +457,7 @@ def load_image(source: Any, *, needed_size: Callable[[int, int], tuple[int, int]
     else:
         raise DataError(f"cannot read an image from {type(source).__name__} (expected a path, a PIL image, an array or a tensor)")
     array = _layout(_array_to_uint8(np.asarray(array), what), channels_first, what)
-    array = np.ascontiguousarray(array)
-    return torch.from_numpy(array if array.flags.writeable else array.copy())
+    if any(stride < 0 for stride in array.strides):  # e.g. a flipped array, which torch cannot view
+        array = np.ascontiguousarray(array)
+    # A decoded [H, W, C] image stays in that order in memory (a channels-last view): the resize reads it so.
+    return torch.from_numpy(array if array.flags.writeable else array.copy(order="K"))

@@ -132,6 +132,24 @@ def test_publish_then_pull_load_and_read_the_card_in_fresh_homes(hub, capsys, tm
     assert not list(cache.rglob("*.incomplete"))
 
 
+def test_pinned_weights_already_cached_load_with_no_request_even_at_a_branch(hub, capsys, tmp_path, monkeypatch):
+    """Offline-first: ``hf://...@main#sha256=...`` cached once loads again without a single request, HF_HUB_OFFLINE
+    unset (the client would ask whether main moved: where the network hangs rather than refuses, that question
+    waits out its timeouts and retries, about 25 s). Unpinned, or pinned to other bytes, the branch is still asked."""
+    publish(capsys, "alice/pinned")
+    shipped = zoo.get_weights("mnist_cnn", "digits").sha256
+    fresh_homes(tmp_path / "user", monkeypatch)
+    pinned = f"hf://alice/pinned/model.safetensors@main#sha256={shipped}"
+    reference = zoo.get_model("mnist_cnn", weights=pinned).fc2.bias
+    served = len(hub.log)
+    assert torch.equal(zoo.get_model("mnist_cnn", weights=pinned).fc2.bias, reference)
+    assert len(hub.log) == served  # not even a HEAD
+    assert torch.equal(zoo.get_model("mnist_cnn", weights="hf://alice/pinned/model.safetensors@main").fc2.bias, reference)
+    assert len(hub.requests("HEAD", "/alice/pinned/resolve/main/model.safetensors")) == 2  # the first download's, and this
+    with pytest.raises(zoo.errors.ZooError, match="expected 0000"):
+        zoo.get_model("mnist_cnn", weights=pinned.replace(shipped, "0" * 64))
+
+
 def test_a_private_repository_needs_the_token(hub, capsys, tmp_path, monkeypatch):
     assert publish(capsys, "zoo-org/private-cnn", "--private", "--no-verify")[0] == 0
     fresh_homes(tmp_path / "user", monkeypatch)

@@ -133,12 +133,18 @@ def fetch_hf(repo_id: str, filename: str, *, revision: str | None = None, sha256
 
     ``sha256`` wins when given; without it the file must hash to the name of its cached blob, which for
     files stored with Git LFS is their sha256. A blob that does not hash to that name is removed from the cache
-    (a wrong body), so the next call downloads it again. With a commit-hash revision already cached no request
-    is made. The Hub's refusals and a broken download end as one-line :class:`WeightsError`.
+    (a wrong body), so the next call downloads it again. No request is made when the file is already cached
+    at a commit-hash revision, or at any revision with a pinned ``sha256`` that the cached file has (offline-first:
+    pinned bytes cannot change, so the Hub is not asked whether a branch moved; offline that question cost the
+    client's retries, about 25 s). The Hub's refusals and a broken download end as one-line :class:`WeightsError`.
     """
     hf = huggingface_hub()
     from huggingface_hub import errors
 
+    if sha256 is not None:
+        cached = hf.try_to_load_from_cache(repo_id, filename, revision=revision)
+        if isinstance(cached, str) and sha256_file(cached) == sha256:
+            return Path(cached)
     where = f"{repo_id}@{revision or 'main'}"
     unreachable = (f"cannot get {filename} from {where}: it is not in the Hub cache and the Hub cannot be reached "
                    "({}). Fetch it once online, or `zoo unbundle` a bundle.")

@@ -202,6 +202,26 @@ def test_transfer_learning_on_a_two_class_image_folder(tmp_path):
     assert torch.equal(tuned.conv1.weight, zoo.get_model("mnist_cnn.digits").conv1.weight)
 
 
+def test_a_run_on_image_files_records_how_they_were_resized_so_eval_reads_them_the_same(tmp_path):
+    """A run on an image folder read with photo preprocessing (bicubic, ``crop_pct``) records that preprocessing
+    whole in its weights; `zoo eval` of those weights re-reads the folder the same way and gets the run's numbers."""
+    from zoo.api import dataset_preprocessing
+
+    from .user_data import image_folder
+
+    photo = {"channels": 1, "size": [28, 28], "mean": [0.5], "std": [0.25], "resize": "bicubic", "crop_pct": 0.875}
+    image_folder(tmp_path / "imgs", {"a": 10, "b": 10}, size=(20, 36), mode="RGB")
+    result = train(TrainConfig("mnist_cnn", "imagefolder", root=str(tmp_path / "imgs"), epochs=1, batch_size=8,
+                               data_kwargs={"preprocessing": photo}, model_kwargs={"num_classes": 2, "n_feature": 4},
+                               out=str(tmp_path / "run"), progress=False))
+    weights = str(result.weights)
+    assert zoo.get_weights(weights).preprocessing == photo
+    assert dataset_preprocessing("imagefolder", "mnist_cnn", weights) == photo
+    test = zoo.get_dataset("imagefolder", split="test", root=str(tmp_path / "imgs"), preprocessing=photo)
+    again = zoo.evaluate(zoo.get_model("mnist_cnn", weights=weights), test, progress=False)
+    assert again["accuracy"] == result.test_report["accuracy"] and again["confusion_matrix"] == result.test_report["confusion_matrix"]
+
+
 @pytest.mark.slow
 def test_frozen_batch_norm_keeps_the_init_statistics(tmp_path, small_tasks):
     kwargs = {"in_channels": 1, "width_multiplier": 0.25}

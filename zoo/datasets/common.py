@@ -60,7 +60,8 @@ def held_out_positions(labels: Sequence[str], split: str, present: Collection[st
 class ImageTensorDataset(torch.utils.data.Dataset):
     """Images held as ``uint8 [N, C, H, W]`` with ``int64 [N]`` labels.
 
-    ``dataset[i]`` returns ``(float32 [C, H, W] normalised with mean/std, int)``;
+    ``dataset[i]`` returns ``(float32 [C, H, W] normalised with mean/std, int)``; ``resize`` and ``crop_pct``
+    say how images read from files of other sizes were brought to ``[H, W]`` (see :attr:`preprocessing`);
     ``dataset.batch(indices, augment=False)`` returns ``(float32 [B, C, H, W], int64 [B])`` in one
     vectorised step. ``augment``, when set (training splits), is a callable applied by
     ``batch(..., augment=True)`` to the whole float batch in pixel units (0..255) before normalisation;
@@ -77,6 +78,8 @@ class ImageTensorDataset(torch.utils.data.Dataset):
         mean: Sequence[float],
         std: Sequence[float],
         class_names: Sequence[str],
+        resize: str = "bilinear",
+        crop_pct: float | None = None,
     ) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise DataError(f"images must be uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
@@ -89,13 +92,16 @@ class ImageTensorDataset(torch.utils.data.Dataset):
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, channels, 1, 1) * 255
         self.std = torch.tensor(std, dtype=torch.float32).view(1, channels, 1, 1) * 255
         self._mean_std = (tuple(float(m) for m in mean), tuple(float(s) for s in std))
+        self._resize = (resize, crop_pct)
 
     @property
     def preprocessing(self) -> Preprocessing:
-        """What a model trained on these images takes (channels, size, mean/std): it turns an image file into
-        exactly the tensor ``dataset[i]`` gives for the same pixels."""
+        """What a model trained on these images takes (channels, size, mean/std, and how images of other sizes
+        were resized: ``resize`` and ``crop_pct`` as given, for images read from files): it turns an image file
+        into exactly the tensor ``dataset[i]`` gives for the same file."""
         _, channels, height, width = self.images.shape
-        return Preprocessing(channels=channels, size=(height, width), mean=self._mean_std[0], std=self._mean_std[1])
+        return Preprocessing(channels=channels, size=(height, width), mean=self._mean_std[0], std=self._mean_std[1],
+                             resize=self._resize[0], crop_pct=self._resize[1])
 
     def __len__(self) -> int:
         return len(self.images)

@@ -75,7 +75,7 @@ def imagefolder(split: str = "train", root: str | None = None, download: bool = 
         prep = _own_preprocessing([path for table in tables.values() for paths in table.values() for path in paths])
     images = _decode(prep, [path for path, _ in files], f"imagefolder {split}")
     dataset = ImageTensorDataset(images, torch.tensor([label for _, label in files], dtype=torch.int64),
-                                 mean=prep.mean, std=prep.std, class_names=class_names)
+                                 mean=prep.mean, std=prep.std, class_names=class_names, resize=prep.resize, crop_pct=prep.crop_pct)
     dataset.files = [str(path) for path, _ in files]
     return dataset
 

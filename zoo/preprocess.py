@@ -418,7 +418,9 @@ def image_header(path: str | os.PathLike) -> tuple[int, int, int]:
 
 def load_image(source: Any, *, needed_size: Callable[[int, int], tuple[int, int]] | None = None) -> torch.Tensor:
     """A path (PNG, JPEG, BMP, ... as PIL reads them), a PIL image, a numpy array or a tensor
-    (``[H, W]``, ``[H, W, C]`` or ``[C, H, W]``) -> ``uint8 [C, H, W]`` with C in {1, 3}.
+    (``[H, W]``, ``[H, W, C]`` or ``[C, H, W]``) -> ``uint8 [C, H, W]`` with C in {1, 3}. A decoded colour image
+    keeps PIL's ``[H, W, C]`` memory order (a channels-last view, not contiguous): call ``.contiguous()`` for
+    channels-first memory.
 
     Arrays are read as ``[H, W, C]`` and tensors as ``[C, H, W]`` when both readings are possible.
     RGBA, gray+alpha and palette images lose their alpha; 16-bit images are scaled to 8 bits. Float pixels

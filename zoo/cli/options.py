@@ -94,7 +94,8 @@ def add_backend(p: argparse.ArgumentParser) -> None:
     ``onnx-int8-checked`` (ONNX Runtime on the CPU, the model exported once into the cache; ``zoo.onnx_runtime``)."""
     p.add_argument("--backend", choices=BACKENDS, default="torch",
                    help="torch (default), onnx (ONNX Runtime on the CPU: exported once, cached; models `zoo export` can "
-                        "export; 3.4x a plain PyTorch loop on a folder of photos, eager 1.4-1.8x), onnx-int8 (the same with int8 weights: faster, labels may differ where unsure) or "
+                        "export; 3.4x a plain PyTorch loop on a folder of photos, eager 1.4-1.8x), onnx-int8 (the "
+                        "same with int8 weights: faster, labels may differ where unsure) or "
                         "onnx-int8-checked (int8, and fp32 again for every text whose int8 margin is under 1.0)")
 
 

@@ -337,3 +337,42 @@ def test_a_float_tiff_outside_0_to_1_is_refused_not_clipped(capsys, tmp_path, va
     good = good_png(tmp_path / "good.png")
     code, _, err = run_cli(capsys, *PREDICT, tiff, good)
     assert_one_error_line(code, err, f"{tiff}: {message}")
+
+
+# ------------------------------------------------------------------------------------- found by the third probe
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+_GOOD_SMALL_PNG = (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 0, 0, 0, 0))
+                   + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 20)) + _png_chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("cut-in-the-header-crc.png", _GOOD_SMALL_PNG[:31], "not an image file PIL can read"),
+    ("header-of-12-bytes.png", b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBB", 4, 4, 8, 0, 0, 0))
+     + _png_chunk(b"IEND", b""), "cannot be read as an image (Truncated IHDR chunk)"),
+    ("undefined-filter-method.png", b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 0, 0, 1, 0))
+     + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 20)) + _png_chunk(b"IEND", b""), "not an image file PIL can read"),
+], ids=["crc-cut", "ihdr-12-bytes", "filter-method-1"])
+def test_a_malformed_png_is_named_in_one_line_and_the_others_are_labelled(capsys, tmp_path, name, data, message):
+    """hubzoo's own fast PNG reader leaves every PNG it does not fully understand to PIL, which names what is wrong:
+    a chunk cut short was an internal error (struct.error), an undefined filter method was decoded anyway."""
+    (tmp_path / name).write_bytes(data)
+    assert (tmp_path / "ok.png").write_bytes(_GOOD_SMALL_PNG)
+    code, out, err = run_cli(capsys, *PREDICT, tmp_path / name, tmp_path / "ok.png", "--json")
+    assert_one_error_line(code, err, f"{tmp_path / name}: {message}")
+    records = {Path(r["input"]).name: r for r in json.loads(out)}
+    assert records["ok.png"]["label"] is not None and records[name]["label"] is None
+
+
+def test_a_raised_pixel_limit_holds_for_formats_that_pil_checks_again_while_decoding(capsys, tmp_path):
+    """A TIFF is checked by PIL again when it is decoded: the user's raised limit must hold there too, without
+    PIL's decompression-bomb error or warning (10,000 x 9,000 = 90 M pixels, just over PIL's 89.5 M)."""
+    Image.new("L", (10000, 9000), 7).save(tmp_path / "big.tiff", compression="tiff_deflate")
+    code, out, err = run_cli(capsys, *PREDICT, tmp_path / "big.tiff", "--max-image-pixels", "100000000")
+    assert code == 0 and err == "" and "big.tiff" in out, err
+    code, _, err = run_cli(capsys, *PREDICT, tmp_path / "big.tiff")
+    assert_one_error_line(code, err, "image is 10000x9000 = 90,000,000 pixels, more than the limit of 89,478,485")

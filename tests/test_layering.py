@@ -18,7 +18,7 @@ ZOO = Path(__file__).resolve().parent.parent / "zoo"
 
 #: Module (or package prefix) -> layer, bottom 0. The longest matching prefix wins.
 LAYERS = {
-    "zoo.errors": 0, "zoo.hookspecs": 0, "zoo.files": 0, "zoo.version": 0, "zoo.progress": 0,
+    "zoo.errors": 0, "zoo.hookspecs": 0, "zoo.files": 0, "zoo.version": 0, "zoo.progress": 0, "zoo.png": 0,
     "zoo.metrics": 1, "zoo.reports": 1, "zoo.confusion": 1, "zoo.curves": 1, "zoo.inference": 1, "zoo.plots": 1, "zoo.evaluation": 1, "zoo.preprocess": 1,
     "zoo.augment": 1, "zoo.losses": 1, "zoo.distributed": 1, "zoo.splits": 1, "zoo.features": 1,
     "zoo.download": 2,

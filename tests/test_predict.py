@@ -324,3 +324,34 @@ def test_batches_read_ahead_on_a_reader_thread_keep_input_order_and_errors_in_pl
     assert torch.allclose(predictor.predict_proba(good, batch_size=3), one_by_one, atol=1e-6)  # batch size: rounding only
     with pytest.raises(DataError, match="missing.png"):
         predictor.predict_proba(good[:3] + [tmp_path / "missing.png"], batch_size=2)
+
+
+@pytest.mark.parametrize("inputs", ["digit.png", b"digit.png", __import__("pathlib").Path("digit.png")],
+                         ids=["str", "bytes", "path"])
+def test_a_single_path_where_a_list_belongs_is_refused_as_for_texts(inputs):
+    """A bare string was read as its characters: "/" among them made it walk the whole file system."""
+    predictor = Predictor.from_name("mnist_cnn", weights="digits")
+    for call in (predictor.predict, predictor.predict_proba, predictor.predict_records):
+        with pytest.raises(DataError, match="expected a list of images, got a single .*; wrap it in a list"):
+            call(inputs)
+
+
+def test_in_memory_images_that_cannot_be_read_get_an_error_record_and_the_others_a_label(tmp_path, digits):
+    """Each input that cannot be read is an error in its own record, never an exception out of the call."""
+    good = digits.images[PICKS[0]]
+    noise = np.random.default_rng(0).integers(0, 256, (200, 200), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "cut.jpg", quality=95)
+    data = (tmp_path / "cut.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])  # the header whole, half the scan
+    cut = Image.open(tmp_path / "cut.jpg")  # opened lazily: decoding it fails
+    inputs = [torch.zeros(3, 0, 5, dtype=torch.uint8), cut, Image.new("La", (20, 20)), good,
+              (good.float() / 255).bfloat16()]
+    records = Predictor.from_name("mnist_cnn", weights="digits").predict_records(inputs)
+    errors = [r.get("error") for r in records]
+    assert "no pixels" in errors[0] and "PIL image: cannot be read" in errors[1] and "PIL image: cannot be read" in errors[2]
+    assert errors[3] is None and errors[4] is None and records[4]["label"] == records[3]["label"]
+
+
+def test_a_file_name_with_a_line_break_stays_on_one_row_of_the_table():
+    table = format_records([{"input": "a\nb.png", "label": "3", "probability": 0.5}])
+    assert table.splitlines()[1].startswith("a\\nb.png") and len(table.splitlines()) == 2

@@ -17,7 +17,8 @@ from PIL import Image
 import zoo
 from zoo.datasets.common import ImageTensorDataset
 from zoo.errors import DataError, WeightsError, ZooError
-from zoo.preprocess import Preprocessing, _decode_png, image_header, load_image, max_image_pixels, resize_and_crop_uint8
+from zoo.png import decode_png
+from zoo.preprocess import Preprocessing, image_header, load_image, max_image_pixels, resize_and_crop_uint8
 from zoo.weights import read_manifest, shipped_manifest_path
 
 MNIST = Preprocessing(channels=1, size=(28, 28), mean=(0.1307,), std=(0.3081,))
@@ -121,25 +122,6 @@ def test_load_image_reads_every_png_mode_as_pil_does(tmp_path, mode):
     assert np.array_equal(pixels.permute(1, 2, 0).numpy().reshape(reference.shape), reference)
 
 
-def test_the_fast_png_reader_gives_pils_pixels_or_steps_aside(tmp_path):
-    rng = np.random.default_rng(3)
-    read = 0
-    for mode in ("L", "RGB", "RGBA", "LA", "P"):
-        for shape in ((1, 1), (7, 13), (40, 33)):
-            for options in ({}, {"optimize": True}, {"compress_level": 0}):
-                Image.fromarray(rng.integers(0, 256, (*shape, 3), dtype=np.uint8)).convert(mode).save(tmp_path / "x.png", **options)
-                fast = _decode_png((tmp_path / "x.png").read_bytes())
-                with Image.open(tmp_path / "x.png") as reference:
-                    if fast is not None:
-                        read += 1
-                        expected = np.asarray(reference.convert("L" if mode in ("L", "LA") else "RGB"))
-                        assert fast.dtype == torch.uint8 and fast.shape == (1 if mode in ("L", "LA") else 3, *shape)
-                        assert np.array_equal(fast.permute(1, 2, 0).numpy().reshape(expected.shape), expected), (mode, shape, options)
-    assert read == 36  # all but the palette images
-    data = (tmp_path / "x.png").read_bytes()
-    assert _decode_png(data[: len(data) // 2]) is None and _decode_png(b"GIF89a") is None
-
-
 def test_arrays_in_other_layouts_and_types():
     chw = torch.randint(0, 256, (3, 5, 6), dtype=torch.uint8)
     assert torch.equal(load_image(chw.permute(1, 2, 0).numpy()), chw)  # numpy: [H, W, C]
@@ -202,7 +184,7 @@ def test_an_image_over_the_pixel_limit_is_refused_from_its_header_without_decodi
             with pytest.raises(DataError) as raised:
                 read(tmp_path / name)
             assert str(raised.value) == f"{tmp_path / name}: {BOMB}"
-        assert _decode_png(png_header(20000, 20000)) is None  # steps aside for Image.open's header, not decoded
+        assert decode_png(png_header(20000, 20000), max_image_pixels()) is None  # steps aside for Image.open's header, not decoded
 
 
 def test_the_pixel_limit_is_pils_default_or_the_environments_and_the_only_one(tmp_path, monkeypatch):
@@ -215,7 +197,7 @@ def test_the_pixel_limit_is_pils_default_or_the_environments_and_the_only_one(tm
     for name in ("x.bmp", "x.png"):
         with pytest.raises(DataError, match=f"x.{name[2:]}: image is 40x30 = 1,200 pixels, more than the limit of 1,199; "):
             load_image(tmp_path / name)
-    assert _decode_png((tmp_path / "x.png").read_bytes()) is None
+    assert decode_png((tmp_path / "x.png").read_bytes(), max_image_pixels()) is None  # over the limit: left to PIL
     monkeypatch.setenv("ZOO_MAX_IMAGE_PIXELS", "1200")
     assert max_image_pixels() == 1200 and load_image(tmp_path / "x.png").shape == (1, 30, 40)
     assert image_header(tmp_path / "x.bmp") == (3, 30, 40)
@@ -464,3 +446,8 @@ def test_a_decoded_image_is_read_in_place_and_the_result_is_contiguous(tmp_path)
     assert torch.equal(load_image(flipped), torch.from_numpy(flipped.copy()).permute(2, 0, 1))
     out = IMAGENET.to_uint8(tmp_path / "x.bmp")
     assert out.shape == (3, 224, 224) and out.is_contiguous()
+
+
+def test_the_description_says_how_an_image_is_resized_and_cut():
+    assert IMAGENET.describe() == "3 channel(s), the shorter side resized to 256 (bicubic), the centre 224x224 cut out"
+    assert MNIST.describe() == "1 channel(s), resized to 28x28 (bilinear)"

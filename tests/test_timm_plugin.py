@@ -112,6 +112,11 @@ def test_timm_absent_is_one_line(capsys, monkeypatch):
     assert code == 2 and err.count("zoo: error:") == 1 and "pip install timm" in err, err
 
 
+def test_zoo_info_says_the_photo_preprocessing_cuts_the_centre(capsys):
+    assert main(["info", "efficientnet_lite0.imagenet"]) == 0
+    assert "preprocessing: 3 channel(s), the shorter side resized to 256 (bicubic), the centre 224x224 cut out" in capsys.readouterr().out
+
+
 def test_predict_prints_imagenet_labels_for_photos(capsys, zoo_home, photos):
     code = main(["predict", "efficientnet_lite0", "--weights", "imagenet", *map(str, photos), "--top-k", "5", "--json"])
     out = capsys.readouterr().out

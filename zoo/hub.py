@@ -32,6 +32,7 @@ from zoo.download import cache_dir, hub_progress_bars, hub_refusal, huggingface_
 from zoo.errors import WeightsError, ZooError, first_line
 from zoo.files import atomic_write_bytes, sha256_file, to_json
 from zoo.plugins import get_registry
+from zoo.preprocess import Preprocessing
 from zoo.progress import interactive
 from zoo.reverify import check_publishable
 from zoo.state_dicts import save_state_dict
@@ -154,9 +155,8 @@ def model_card(spec: Any, repo_id: str, dataset: str, metrics: dict[str, Any], t
     data = ModelCardData(library_name="hubzoo", tags=["hubzoo", "pytorch", spec.name, _HUB_TASK.get(spec.task, spec.task)],
                          model_name=repo_id.split("/")[-1], eval_results=results)
     rows = "\n".join(f"| {r.metric_type} | {r.metric_value:.4f} |" for r in results)
-    prep = (f"- Preprocessing: {preprocessing['channels']} channel(s), resized to {preprocessing['size'][0]}x{preprocessing['size'][1]} "
-            f"({preprocessing.get('resize', 'bilinear')}), pixel values / 255 normalised with mean {preprocessing['mean']} and std "
-            f"{preprocessing['std']} (`zoo.get_preprocess`)\n") if preprocessing else ""
+    prep = (f"- Preprocessing: {Preprocessing.from_dict(preprocessing).describe()}, pixel values / 255 normalised with mean "
+            f"{preprocessing['mean']} and std {preprocessing['std']} (`zoo.get_preprocess`)\n") if preprocessing else ""
     return (
         f"---\n{data.to_yaml()}\n---\n\n# {spec.name}\n\n{spec.description}\n\n"
         f"- Input: {spec.input or 'see the model docstring'}\n- Output: {spec.output or '-'}\n{prep}"

@@ -86,7 +86,11 @@ def _is_text_model(model: Any) -> bool:
 def image_inputs(inputs: Sequence[Any]) -> list[tuple[str, Any, str | None]]:
     """``(name, image, error)`` per image: a folder becomes its image files (:func:`zoo.files.regular_files`:
     recursively, sorted, hidden files and FIFOs, sockets and devices left out; an error when it has none), a path
-    stays itself (read later), anything else (PIL image, array, tensor) is named ``#i``."""
+    stays itself (read later), anything else (PIL image, array, tensor) is named ``#i``. A single path (a ``str``,
+    ``bytes`` or ``os.PathLike`` where the list belongs) is a ``DataError``, as for texts: a string would be read as
+    its characters, ``"/"`` among them."""
+    if isinstance(inputs, (str, bytes, os.PathLike)):
+        raise DataError(f"expected a list of images, got a single {type(inputs).__name__}; wrap it in a list: [{inputs!r}]")
     found: list[tuple[str, Any, str | None]] = []
     for i, item in enumerate(inputs):
         if not isinstance(item, (str, os.PathLike)):
@@ -410,7 +414,8 @@ def format_records(records: Sequence[dict[str, Any]]) -> str:
     width = min(60, max(len("input"), *(len(str(r["input"])) for r in rows)))
     lines = [f"{'input':<{width}}  {'label':<16} {'probability':>11}  details"]
     for r in rows:
-        name = str(r["input"])  # never shortened: a longer one only shifts its row's columns
+        # never shortened (a longer one only shifts its row's columns); line breaks in a file name shown escaped
+        name = str(r["input"]).replace("\r", "\\r").replace("\n", "\\n")
         label = "-" if r["label"] is None else str(r["label"])
         p = "-" if r["probability"] is None else f"{r['probability']:.4f}"
         details = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in r.get("top_k", []))

@@ -29,19 +29,19 @@ from __future__ import annotations
 import io
 import math
 import os
-import struct
 import threading
-import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from zoo.errors import DataError
+from zoo.errors import DataError, first_line
 from zoo.files import MAX_IMAGE_PIXELS_VARIABLE, open_regular_file
+from zoo.png import decode_png
 
 __all__ = ["Preprocessing", "load_image", "image_header", "max_image_pixels", "IMAGE_SUFFIXES", "RESIZE_MODES"]
 
@@ -56,9 +56,6 @@ RESIZE_MODES = ("bilinear", "bicubic", "nearest")
 _FIELDS = ("channels", "size", "mean", "std", "resize", "crop_pct")
 #: PIL's RGB -> L weights (Convert.c, ``L24``): 0.299, 0.587, 0.114 in 16-bit fixed point, rounded.
 _LUMA = (19595, 38470, 7471)
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-#: PNG colour types read without Image.open (8 bits each): gray, RGB, gray+alpha, RGBA -> (PIL mode, channels).
-_PNG_MODES = {0: ("L", 1), 2: ("RGB", 3), 4: ("LA", 2), 6: ("RGBA", 4)}
 #: Formats that PIL can decode at a reduced scale (``Image.draft``): JPEG, and MPO (cameras' multi-picture JPEG).
 _DRAFT_FORMATS = ("JPEG", "MPO")
 #: A JPEG is decoded at a reduced scale only down to this many times the size needed (PIL's ``Image.thumbnail``
@@ -86,7 +83,10 @@ class Preprocessing:
     size: tuple[int, int]
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    resize: str = "bilinear"  # how a differently sized image is brought to `size` (antialiased)
+    #: How a differently sized image is brought to ``size``: ``bilinear`` and ``bicubic`` antialiased (torchvision's
+    #: ``BILINEAR``/``BICUBIC`` with ``antialias=True``), ``nearest`` as torchvision's ``NEAREST_EXACT`` (each output
+    #: pixel takes the input pixel under its centre; torchvision's ``NEAREST`` rounds the other way at half-pixels).
+    resize: str = "bilinear"
     #: ``None``: stretch to ``size``. A fraction in (0, 1] (ImageNet: 0.875): keep the aspect ratio, resize the
     #: shorter side to ``size / crop_pct`` (224 -> 256), then cut out the centre ``size`` (timm's ``crop_pct``).
     crop_pct: float | None = None
@@ -147,6 +147,14 @@ class Preprocessing:
         elif tuple(pixels.shape[1:]) != self.size:
             pixels = resize_uint8(pixels, self.size, self.resize)
         return pixels.contiguous()
+
+    def describe(self) -> str:
+        """One phrase for people (``zoo info``, model cards), e.g. ``"3 channel(s), the shorter side resized to 256
+        (bicubic), the centre 224x224 cut out"`` or ``"1 channel(s), resized to 28x28 (bilinear)"``."""
+        (height, width), side = self.size, None if self.crop_pct is None else math.floor(max(self.size) / self.crop_pct)
+        if side is None:
+            return f"{self.channels} channel(s), resized to {height}x{width} ({self.resize})"
+        return f"{self.channels} channel(s), the shorter side resized to {side} ({self.resize}), the centre {height}x{width} cut out"
 
     def resized_size(self, height: int, width: int) -> tuple[int, int]:
         """The ``(H, W)`` an image of ``height`` x ``width`` pixels is resized to before any crop: ``size``, or with
@@ -278,43 +286,6 @@ def _pil_to_array(image: Any) -> np.ndarray:
     return np.asarray(image)
 
 
-def _decode_png(data: bytes, max_pixels: int | None = None) -> torch.Tensor | None:
-    """A plain PNG (8 bits, gray, gray+alpha, RGB or RGBA, not interlaced) as ``uint8 [C, H, W]`` (C 1 or 3, alpha
-    dropped), decoded by PIL's own zlib/unfilter decoder without ``Image.open``'s format detection and chunk
-    objects, which dominate for small images (28x28: about 3x faster); ``None`` for anything else (palette,
-    16-bit, interlaced, a bad CRC, not a PNG, more than ``max_pixels`` (default :func:`max_image_pixels`)
-    declared in its header, which are then not decoded here), which then goes through ``Image.open`` and
-    :func:`_open_header`'s check. The pixels are the ones ``Image.open`` gives."""
-    if data[:8] != _PNG_SIGNATURE:
-        return None
-    pos, header, idat, kind = 8, None, [], b""
-    while pos + 12 <= len(data):
-        length, kind = struct.unpack_from(">I4s", data, pos)
-        chunk = data[pos + 8 : pos + 8 + length]
-        if len(chunk) != length or struct.unpack_from(">I", data, pos + 8 + length)[0] != zlib.crc32(kind + chunk):
-            return None
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", chunk)
-        elif kind == b"IDAT":
-            idat.append(chunk)
-        elif kind == b"IEND":
-            break
-        pos += 12 + length
-    if header is None or kind != b"IEND" or header[2] != 8 or header[3] not in _PNG_MODES or header[6] != 0 or not header[0] * header[1]:
-        return None
-    if header[0] * header[1] > (max_image_pixels() if max_pixels is None else max_pixels):
-        return None
-    (width, height), (mode, channels) = header[:2], _PNG_MODES[header[3]]
-    try:
-        raw = Image.frombytes(mode, (width, height), b"".join(idat), "zip", mode, 0).tobytes()
-    except (ValueError, OSError):
-        return None
-    pixels = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
-    if channels == 1:
-        return pixels.view(1, height, width)
-    return pixels.view(height, width, channels).permute(2, 0, 1)[: 1 if channels == 2 else 3]
-
-
 def max_image_pixels() -> int:
     """The most pixels (width x height) an image file may declare to be read: ``$ZOO_MAX_IMAGE_PIXELS`` (which
     ``zoo predict/train/eval --max-image-pixels N`` sets for the command), else PIL's default limit, 89,478,485
@@ -332,17 +303,36 @@ def max_image_pixels() -> int:
     return limit
 
 
+@contextmanager
+def _pil_limit_off() -> Iterator[None]:
+    """PIL's own decompression-bomb check (``Image.MAX_IMAGE_PIXELS``) off meanwhile, under a lock so that the
+    reader's threads never restore PIL's value out of order; :func:`max_image_pixels` is checked instead."""
+    with _PIL_LIMIT_LOCK:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _load(image: Any) -> None:
+    """``image.load()``; for an image above PIL's own limit (allowed by a raised :func:`max_image_pixels`) with
+    PIL's check off, since some formats (TIFF, GIF frames) check it again while decoding."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and image.width * image.height > limit:
+        with _pil_limit_off():  # one such image at a time: rare, and each is large
+            image.load()
+    else:
+        image.load()
+
+
 def _open_header(file: Any, path: str, limit: int) -> Any:
     """PIL's lazy open of ``file`` (its header only: nothing is decoded yet), refused when it declares more than
     ``limit`` pixels, in one message naming ``path``. PIL's own check (a warning above ``Image.MAX_IMAGE_PIXELS``,
     an error without the image's size above twice that) is off meanwhile, so that this limit is the one that
     holds, lowered or raised; the lock keeps the reader's threads from restoring PIL's value out of order."""
-    with _PIL_LIMIT_LOCK:
-        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-        try:
-            image = Image.open(file)
-        finally:
-            Image.MAX_IMAGE_PIXELS = saved
+    with _pil_limit_off():
+        image = Image.open(file)
     width, height = image.size
     if width * height > limit:
         image.close()
@@ -377,7 +367,7 @@ def _with_image_file(path: str, read: Callable[[int], Any]) -> Any:
 
 def _read_file(path: str, needed_size: Callable[[int, int], tuple[int, int]] | None = None) -> np.ndarray | torch.Tensor:
     """Decode an image file with PIL: an array as PIL gives it, or for plain PNGs ``uint8 [C, H, W]`` already
-    (:func:`_decode_png`). Its size is checked against :func:`max_image_pixels` from its header, before any
+    (:func:`zoo.png.decode_png`). Its size is checked against :func:`max_image_pixels` from its header, before any
     pixel is decoded; a missing file, a special file, one that is not an image and one too large are each a
     ``DataError`` naming it (:func:`_with_image_file`). ``needed_size``: see :func:`load_image`."""
     limit = max_image_pixels()
@@ -385,7 +375,7 @@ def _read_file(path: str, needed_size: Callable[[int, int], tuple[int, int]] | N
     def read(fd: int) -> np.ndarray | torch.Tensor:
         if path[-4:].lower() == ".png":
             data = _read_bytes(fd)
-            decoded = _decode_png(data, limit)
+            decoded = decode_png(data, limit)
             if decoded is not None:
                 return decoded
             source: Any = io.BytesIO(data)
@@ -396,7 +386,7 @@ def _read_file(path: str, needed_size: Callable[[int, int], tuple[int, int]] | N
                 height, width = needed_size(image.height, image.width)
                 # PIL picks the smallest of 1/2, 1/4, 1/8 that keeps both sides at least the size asked for (or none).
                 image.draft(None, (_DRAFT_GAP * width, _DRAFT_GAP * height))
-            image.load()
+            _load(image)
             return _pil_to_array(image)
 
     return _with_image_file(path, read)
@@ -420,7 +410,7 @@ def load_image(source: Any, *, needed_size: Callable[[int, int], tuple[int, int]
     """A path (PNG, JPEG, BMP, ... as PIL reads them), a PIL image, a numpy array or a tensor
     (``[H, W]``, ``[H, W, C]`` or ``[C, H, W]``) -> ``uint8 [C, H, W]`` with C in {1, 3}. A decoded colour image
     keeps PIL's ``[H, W, C]`` memory order (a channels-last view, not contiguous): call ``.contiguous()`` for
-    channels-first memory.
+    channels-first memory. A ``uint8 [C, H, W]`` tensor is returned as it is, not copied.
 
     Arrays are read as ``[H, W, C]`` and tensors as ``[C, H, W]`` when both readings are possible.
     RGBA, gray+alpha and palette images lose their alpha; 16-bit images are scaled to 8 bits. Float pixels
@@ -449,13 +439,18 @@ def load_image(source: Any, *, needed_size: Callable[[int, int], tuple[int, int]
             return array
     elif isinstance(source, torch.Tensor):
         what, channels_first = "image tensor", True
-        if source.dtype == torch.uint8 and source.dim() == 3 and source.shape[0] in (1, 3):
+        if source.dtype == torch.uint8 and source.dim() == 3 and source.shape[0] in (1, 3) and source[0].numel():
             return source
-        array = source.detach().cpu().numpy()
+        # half and bfloat16 pixels, which numpy lacks, as float32 (the 0..1 rule below applies to them all)
+        array = (source.float() if source.is_floating_point() else source).detach().cpu().numpy()
     elif isinstance(source, np.ndarray):
         what, array = "image array", source
     elif hasattr(source, "mode") and hasattr(source, "getbands"):  # a PIL image, without importing PIL to ask
-        what, array = "PIL image", _pil_to_array(source)
+        what = "PIL image"
+        try:  # a lazily opened image decodes here: a cut file, or a mode PIL cannot convert
+            array = _pil_to_array(source)
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise DataError(f"PIL image: cannot be read ({first_line(exc)})") from None
     else:
         raise DataError(f"cannot read an image from {type(source).__name__} (expected a path, a PIL image, an array or a tensor)")
     array = _layout(_array_to_uint8(np.asarray(array), what), channels_first, what)

@@ -138,8 +138,9 @@ def _figures_text(figures: dict[str, Any]) -> str:
         text += f"; Multiply-adds: {figures['multiply_adds']:,} per {figures['input_shape']} input (conv and linear layers)"
     prep = figures["preprocessing"]
     if prep:
-        text += (f"; preprocessing: {prep['channels']} channel(s), {prep['size'][0]}x{prep['size'][1]} "
-                 f"({prep.get('resize', 'bilinear')}), mean {prep['mean']}, std {prep['std']}")
+        from zoo.preprocess import Preprocessing  # here: `zoo list` and `--help` never import torch
+
+        text += f"; preprocessing: {Preprocessing.from_dict(prep).describe()}, mean {prep['mean']}, std {prep['std']}"
     return text
 
 

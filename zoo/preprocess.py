@@ -318,7 +318,8 @@ def _pil_limit_off() -> Iterator[None]:
 def _load(image: Any) -> None:
     """``image.load()``; for an image above PIL's own limit (allowed by a raised :func:`max_image_pixels`) with
     PIL's check off, since some formats (TIFF, GIF frames) check it again while decoding."""
-    limit = Image.MAX_IMAGE_PIXELS
+    with _PIL_LIMIT_LOCK:  # PIL's own value, not one another thread has switched off for a moment
+        limit = Image.MAX_IMAGE_PIXELS
     if limit is not None and image.width * image.height > limit:
         with _pil_limit_off():  # one such image at a time: rare, and each is large
             image.load()
